@@ -1,0 +1,284 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to mnaas.backup: not a public API, may change without notice."""
+
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import typing as t
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.mnaas.backup.plugins.module_utils._content import CHUNK, read_content
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
+    Entry, Location, is_temp_name, same_mtime, temp_name,
+)
+from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute, check_file_name
+
+COPY = 'copy'
+SKIP = 'skip'
+OVERWRITE = 'overwrite'
+CONFLICT = 'conflict'
+ERROR = 'error'
+
+
+class FileSpec(t.NamedTuple):
+    """A file to copy, with what discovery saw of it (``None`` where unknown)."""
+
+    name: str
+    size: int | None = None
+    mtime: float | None = None
+    sha256: str | None = None
+
+
+class Transfer(t.NamedTuple):
+    """Files of directory ``src`` to keep in directory ``dest``; with ``sync`` every file of ``src`` too."""
+
+    src: str
+    dest: str
+    files: tuple[FileSpec, ...] = ()
+    sync: bool = False
+
+
+class Action(t.NamedTuple):
+    """The decision for one file."""
+
+    transfer: Transfer
+    name: str
+    action: str
+    reason: str
+    src: Entry | None = None
+    spec: FileSpec | None = None
+
+    @property
+    def src_path(self) -> str:
+        return posixpath.join(self.transfer.src, self.name)
+
+    @property
+    def dest_path(self) -> str:
+        return posixpath.join(self.transfer.dest, self.name)
+
+
+class Plan(t.NamedTuple):
+    actions: list[Action]
+    temps: list[str]            # leftover temp files of earlier runs, to remove
+
+
+class Options(t.NamedTuple):
+    compare: str = 'size_mtime'       # or 'checksum'
+    on_conflict: str = 'fail'         # or 'skip', 'overwrite'
+    workers: int = 4
+    fsync: bool = True
+
+
+def parse_transfers(raw: list[dict]) -> list[Transfer]:
+    """Validate the ``transfers`` option; every message names the key and the value."""
+    transfers = []
+    seen_dests: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        key = 'transfers[%d]' % index
+        src = check_absolute(item.get('src'), key + '.src')
+        dest = check_absolute(item.get('dest'), key + '.dest')
+        if dest in seen_dests:
+            raise ConfigError('%s.dest %r is also the destination of transfers[%d]' % (key, dest, seen_dests[dest]))
+        seen_dests[dest] = index
+        files = []
+        for findex, spec in enumerate(item.get('files') or []):
+            fkey = '%s.files[%d]' % (key, findex)
+            if isinstance(spec, str):
+                spec = {'name': spec}
+            if not isinstance(spec, dict):
+                raise ConfigError('%s must be a file name or a dict with name, got %r' % (fkey, spec))
+            files.append(FileSpec(
+                name=check_file_name(spec.get('name'), fkey + '.name'),
+                size=spec.get('size'), mtime=spec.get('mtime'), sha256=spec.get('sha256')))
+        transfers.append(Transfer(src, dest, tuple(files), bool(item.get('sync', False))))
+    return transfers
+
+
+def file_sha256(location: Location, path: str) -> str:
+    with location.open_read(path) as stream:
+        return read_content(stream, path, count=False).sha256
+
+
+def _decide(transfer: Transfer, spec: FileSpec, src: Entry | None, dest: Entry | None,
+            src_loc: Location, dest_loc: Location, opts: Options, check_mode: bool) -> Action:
+    def action(kind: str, reason: str) -> Action:
+        return Action(transfer, spec.name, kind, reason, src, spec)
+
+    if src is None:
+        if check_mode and spec.size is not None and spec.mtime is not None:
+            # Planned from what an earlier step of this run would have written.
+            src = Entry(spec.name, spec.size, spec.mtime)
+            if dest is None:
+                return Action(transfer, spec.name, COPY, 'missing at destination (source written earlier in this run)', src, spec)
+        else:
+            return action(ERROR, 'source is missing')
+    if src.kind != 'file':
+        return action(ERROR, 'source is a %s, not a regular file' % src.kind)
+    if spec.size is not None and (spec.size != src.size or not same_mtime(spec.mtime or 0, src.mtime)):
+        return action(ERROR, 'source changed since it was discovered (size or mtime differs); retried next run')
+    if dest is None:
+        return action(COPY, 'missing at destination')
+    if dest.kind != 'file':
+        return action(CONFLICT, 'destination is a %s' % dest.kind)
+    same_stat = dest.size == src.size and same_mtime(dest.mtime, src.mtime)
+    if same_stat and opts.compare == 'size_mtime':
+        return action(SKIP, 'same size and mtime')
+    if dest.size == src.size:
+        src_sum = spec.sha256 or file_sha256(src_loc, posixpath.join(transfer.src, spec.name))
+        if file_sha256(dest_loc, posixpath.join(transfer.dest, spec.name)) == src_sum:
+            return action(SKIP, 'same content' if same_stat else 'same content, different mtime')
+    if opts.on_conflict == 'overwrite':
+        return action(OVERWRITE, 'destination differs from source; replaced (on_conflict=overwrite)')
+    return action(CONFLICT, 'destination exists with different content; left as it is')
+
+
+def plan(transfers: list[Transfer], src_loc: Location, dest_loc: Location, opts: Options,
+         check_mode: bool = False) -> Plan:
+    """Decide every file with one listing of each source and destination directory."""
+    actions: list[Action] = []
+    temps: list[str] = []
+    for transfer in transfers:
+        src_list = src_loc.listdir(transfer.src)
+        dest_list = dest_loc.listdir(transfer.dest) or {}
+        temps.extend(posixpath.join(transfer.dest, name) for name in sorted(dest_list) if is_temp_name(name))
+        specs = {spec.name: spec for spec in transfer.files}
+        if transfer.sync and src_list:
+            for name in sorted(src_list):
+                if name not in specs and not name.startswith('.') and src_list[name].kind == 'file':
+                    specs[name] = FileSpec(name)
+        for name in sorted(specs):
+            src = src_list.get(name) if src_list else None
+            actions.append(_decide(transfer, specs[name], src, dest_list.get(name), src_loc, dest_loc, opts, check_mode))
+    return Plan(actions, temps)
+
+
+class Outcome(t.NamedTuple):
+    action: Action
+    status: str          # copied, skipped, conflict, failed
+    reason: str
+    sha256: str | None = None
+
+    def as_dict(self) -> dict:
+        src = self.action.src
+        return {
+            'name': self.action.name, 'src': self.action.src_path, 'dest': self.action.dest_path,
+            'status': self.status, 'reason': self.reason,
+            'size': src.size if src else None, 'mtime': src.mtime if src else None, 'sha256': self.sha256,
+        }
+
+
+def _copy_one(action: Action, src_loc: Location, dest_loc: Location, opts: Options, token: str) -> Outcome:
+    src, spec = action.src, action.spec
+    assert src is not None and spec is not None
+    tmp = posixpath.join(action.transfer.dest, temp_name(action.name, token))
+    try:
+        digest = hashlib.sha256()
+        copied = 0
+        with src_loc.open_read(action.src_path) as reader, dest_loc.open_write(tmp) as writer:
+            while True:
+                chunk = reader.read(CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                writer.write(chunk)
+                copied += len(chunk)
+            if opts.fsync:
+                dest_loc.sync(writer)
+        after = src_loc.stat(action.src_path)
+        sha = digest.hexdigest()
+        if after is None or after.size != src.size or copied != src.size or not same_mtime(after.mtime, src.mtime) \
+                or (spec.sha256 and spec.sha256 != sha):
+            dest_loc.remove(tmp)
+            return Outcome(action, 'failed', 'source changed while it was copied; not committed, retried next run')
+        if action.action == OVERWRITE:
+            dest_loc.replace(tmp, action.dest_path, src.mtime)
+        else:
+            try:
+                dest_loc.commit(tmp, action.dest_path, src.mtime)
+            except FileExistsError:
+                dest_loc.remove(tmp)
+                return Outcome(action, 'conflict', 'destination appeared during the copy; left as it is')
+        return Outcome(action, 'copied', action.reason, sha)
+    except (OSError, IOError) as exc:
+        try:
+            dest_loc.remove(tmp)
+        except (OSError, IOError):
+            pass
+        return Outcome(action, 'failed', '%s: %s' % (type(exc).__name__, exc))
+
+
+def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options) -> list[Outcome]:
+    """Carry out a plan: clean old temps, copy in parallel, commit atomically."""
+    for path in the_plan.temps:
+        dest_loc.remove(path)
+    token = uuid.uuid4().hex[:12]
+    outcomes: list[Outcome] = []
+    todo = []
+    for action in the_plan.actions:
+        if action.action in (COPY, OVERWRITE):
+            todo.append(action)
+        else:
+            status = {SKIP: 'skipped', CONFLICT: 'conflict', ERROR: 'failed'}[action.action]
+            outcomes.append(Outcome(action, status, action.reason, action.spec.sha256 if action.spec else None))
+    if todo:
+        for dest in sorted({a.transfer.dest for a in todo}):
+            dest_loc.makedirs(dest)
+        with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
+            outcomes.extend(pool.map(lambda a: _copy_one(a, src_loc, dest_loc, opts, token), todo))
+        if opts.fsync:
+            for dest in sorted({a.transfer.dest for a in todo}):
+                flush = getattr(dest_loc, 'flush_dir', None)
+                if flush:
+                    flush(dest)
+    outcomes.sort(key=lambda o: (o.action.transfer.dest, o.action.name))
+    return outcomes
+
+
+def planned_outcomes(the_plan: Plan) -> list[Outcome]:
+    """What check mode reports: the decisions, nothing carried out."""
+    status = {COPY: 'would_copy', OVERWRITE: 'would_copy', SKIP: 'skipped', CONFLICT: 'conflict', ERROR: 'failed'}
+    return [Outcome(a, status[a.action], a.reason, a.spec.sha256 if a.spec else None) for a in the_plan.actions]
+
+
+def summarize(outcomes: list[Outcome]) -> dict[str, int]:
+    counts = {'copied': 0, 'would_copy': 0, 'skipped': 0, 'conflict': 0, 'failed': 0}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    return counts
+
+
+def diff(the_plan: Plan) -> list[dict]:
+    """One before/after listing per destination directory that would change."""
+    by_dest: dict[str, list[Action]] = {}
+    for action in the_plan.actions:
+        by_dest.setdefault(action.transfer.dest, []).append(action)
+    diffs = []
+    for dest, actions in sorted(by_dest.items()):
+        if not any(a.action in (COPY, OVERWRITE, CONFLICT) for a in actions) and not any(p.startswith(dest + '/') for p in the_plan.temps):
+            continue
+        before, after = [], []
+        for a in actions:
+            if a.action == SKIP:
+                before.append(a.name)
+                after.append(a.name)
+            elif a.action == CONFLICT:
+                before.append(a.name)
+                after.append('%s  # CONFLICT: %s' % (a.name, a.reason))
+            elif a.action == OVERWRITE:
+                before.append('%s  # differs from source' % a.name)
+                after.append(a.name)
+            elif a.action == COPY:
+                after.append(a.name)
+        before.extend(posixpath.basename(p) for p in the_plan.temps if p.startswith(dest + '/'))
+        diffs.append({'before_header': dest, 'after_header': dest,
+                      'before': ''.join(x + '\n' for x in sorted(before)),
+                      'after': ''.join(x + '\n' for x in sorted(after))})
+    return diffs

@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to mnaas.backup: not a public API, may change without notice.
+
+One interface for every place a file can be read from or written to (a local directory now;
+SFTP and WebHDFS implement the same methods). Paths are absolute POSIX paths inside the location.
+"""
+
+from __future__ import annotations
+
+import abc
+import posixpath
+import typing as t
+
+TEMP_MARK = '.mnaas-tmp.'
+
+
+class Entry(t.NamedTuple):
+    """One directory entry: ``kind`` is ``file``, ``dir``, ``link`` or ``other``."""
+
+    name: str
+    size: int
+    mtime: float
+    kind: str = 'file'
+
+
+def same_mtime(first: float, second: float) -> bool:
+    """Modification times compared to the second, the granularity every location keeps."""
+    return int(first) == int(second)
+
+
+def temp_name(name: str, token: str) -> str:
+    """The hidden name a file is written under before it is committed."""
+    return '.%s%s%s' % (name, TEMP_MARK, token)
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith('.') and TEMP_MARK in name
+
+
+class Location(abc.ABC):
+    """Where files live. Implementations must make ``commit`` atomic and never replace a file."""
+
+    kind = 'abstract'
+
+    def join(self, *parts: str) -> str:
+        return posixpath.join(*parts)
+
+    @abc.abstractmethod
+    def describe(self, path: str) -> str:
+        """A human readable name of ``path`` for messages (host and path)."""
+
+    @abc.abstractmethod
+    def listdir(self, path: str) -> dict[str, Entry] | None:
+        """All entries of directory ``path`` in one call, by name; ``None`` when it does not exist."""
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> Entry | None:
+        """The entry at ``path`` without following a final symlink; ``None`` when absent."""
+
+    @abc.abstractmethod
+    def open_read(self, path: str) -> t.BinaryIO:
+        """A binary stream of the file at ``path``."""
+
+    @abc.abstractmethod
+    def makedirs(self, path: str) -> None:
+        """Create directory ``path`` and its parents when missing."""
+
+    @abc.abstractmethod
+    def open_write(self, path: str) -> t.BinaryIO:
+        """A new file at ``path`` (a temp name), failing when it exists."""
+
+    @abc.abstractmethod
+    def sync(self, stream: t.BinaryIO) -> None:
+        """Make the data written to ``stream`` durable before it is committed."""
+
+    @abc.abstractmethod
+    def commit(self, temp_path: str, final_path: str, mtime: float) -> None:
+        """Set ``mtime`` on the temp file and move it to ``final_path``; fail if that exists."""
+
+    @abc.abstractmethod
+    def replace(self, temp_path: str, final_path: str, mtime: float) -> None:
+        """Like ``commit`` but atomically replacing an existing ``final_path``."""
+
+    @abc.abstractmethod
+    def remove(self, path: str) -> None:
+        """Remove the file at ``path``; absent is fine."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to mnaas.backup: not a public API, may change without notice."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import typing as t
+import uuid
+
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location, temp_name
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return 'file'
+    if stat.S_ISDIR(mode):
+        return 'dir'
+    if stat.S_ISLNK(mode):
+        return 'link'
+    return 'other'
+
+
+def entry_from_stat(name: str, st: os.stat_result) -> Entry:
+    return Entry(name, st.st_size, st.st_mtime_ns / 1e9, _kind(st.st_mode))
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalLocation(Location):
+    """A directory tree on the machine the module runs on."""
+
+    kind = 'local'
+
+    def describe(self, path: str) -> str:
+        return path
+
+    def listdir(self, path: str) -> dict[str, Entry] | None:
+        try:
+            with os.scandir(path) as entries:
+                return {e.name: entry_from_stat(e.name, e.stat(follow_symlinks=False)) for e in entries}
+        except FileNotFoundError:
+            return None
+
+    def stat(self, path: str) -> Entry | None:
+        try:
+            return entry_from_stat(os.path.basename(path), os.lstat(path))
+        except FileNotFoundError:
+            return None
+
+    def open_read(self, path: str) -> t.BinaryIO:
+        # O_NOFOLLOW: a source swapped for a symlink after listing is refused, not followed.
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+        return os.fdopen(fd, 'rb', buffering=0)
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def open_write(self, path: str) -> t.BinaryIO:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o644)
+        return os.fdopen(fd, 'wb', buffering=0)
+
+    def sync(self, stream: t.BinaryIO) -> None:
+        os.fdatasync(stream.fileno())
+
+    def commit(self, temp_path: str, final_path: str, mtime: float) -> None:
+        os.utime(temp_path, ns=(int(mtime * 1e9), int(mtime * 1e9)))
+        try:
+            # link() fails when final_path exists, so a file that appeared meanwhile is never replaced.
+            os.link(temp_path, final_path)
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                if os.path.lexists(final_path):
+                    raise FileExistsError(errno.EEXIST, 'File exists', final_path) from exc
+                os.rename(temp_path, final_path)
+                return
+            raise
+        os.unlink(temp_path)
+
+    def replace(self, temp_path: str, final_path: str, mtime: float) -> None:
+        os.utime(temp_path, ns=(int(mtime * 1e9), int(mtime * 1e9)))
+        os.rename(temp_path, final_path)
+
+    def remove(self, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    def flush_dir(self, path: str) -> None:
+        """Make the directory entries created in ``path`` durable."""
+        fsync_dir(path)
+
+
+def read_file(path: str) -> bytes | None:
+    """The bytes of a small file, or ``None`` when it does not exist."""
+    try:
+        with open(path, 'rb') as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_file_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data``: hidden temp in the same directory, fsync, rename, fsync directory."""
+    directory = os.path.dirname(path) or '.'
+    tmp = os.path.join(directory, temp_name(os.path.basename(path), uuid.uuid4().hex[:12]))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, 'wb') as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(directory)

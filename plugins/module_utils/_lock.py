@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to mnaas.backup: not a public API, may change without notice."""
+
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import typing as t
+
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import fsync_dir, read_file
+
+
+class LockState(t.NamedTuple):
+    held: bool
+    holder: dict | None
+    age: float | None
+    stale: bool
+
+
+def read_holder(path: str) -> dict | None:
+    data = read_file(path)
+    if data is None:
+        return None
+    try:
+        holder = json.loads(data.decode('utf-8'))
+        if not isinstance(holder, dict):
+            raise ValueError('not an object')
+    except ValueError:
+        # A legacy .sem file or a torn write: still a lock, its holder unknown.
+        holder = {'host': None, 'run_id': None, 'started': None, 'raw': data.decode('utf-8', 'replace')[:200]}
+    return holder
+
+
+def inspect(path: str, stale_after: float, now: float | None = None) -> LockState:
+    now = time.time() if now is None else now
+    holder = read_holder(path)
+    if holder is None:
+        return LockState(False, None, None, False)
+    try:
+        age = now - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return LockState(False, None, None, False)
+    return LockState(True, holder, round(age, 3), stale_after > 0 and age > stale_after)
+
+
+def _create(path: str, holder: dict) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, 'w') as stream:
+        json.dump(holder, stream, sort_keys=True)
+        stream.write('\n')
+        stream.flush()
+        os.fsync(stream.fileno())
+    fsync_dir(os.path.dirname(path))
+
+
+def acquire(path: str, holder: dict, stale_after: float) -> tuple[bool, LockState]:
+    """Take the lock atomically. Returns (taken_over, previous state); raises when another run holds it."""
+    try:
+        _create(path, holder)
+        return False, LockState(False, None, None, False)
+    except FileExistsError:
+        pass
+    state = inspect(path, stale_after)
+    if state.holder and state.holder.get('run_id') == holder.get('run_id'):
+        return False, state
+    if not state.stale:
+        raise BackupError('lock %s is held by %s' % (path, describe(state)), holder=state.holder, age=state.age)
+    # Move the stale lock aside under a name of its own, so two runs cannot both take it over.
+    aside = '%s.stale.%s' % (path, holder.get('run_id') or os.getpid())
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        pass
+    else:
+        if read_holder(aside) != state.holder:
+            # Another run replaced the stale lock first: give its lock back and stand down.
+            try:
+                os.link(aside, path)
+            finally:
+                os.unlink(aside)
+            raise BackupError('lock %s was taken over by another run first' % path, holder=read_holder(path))
+    try:
+        _create(path, holder)
+    except FileExistsError:
+        raise BackupError('lock %s was taken by another run while a stale lock was replaced' % path) from None
+    finally:
+        try:
+            os.unlink(aside)
+        except FileNotFoundError:
+            pass
+    return True, state
+
+
+def release(path: str, run_id: str, force: bool = False) -> tuple[bool, LockState]:
+    """Remove the lock if this run holds it (or ``force``). Returns (removed, state before)."""
+    state = inspect(path, 0)
+    if not state.held:
+        return False, state
+    if not force and (state.holder or {}).get('run_id') != run_id:
+        raise BackupError('lock %s is held by %s, not by run %s; not released' % (path, describe(state), run_id),
+                          holder=state.holder)
+    os.unlink(path)
+    return True, state
+
+
+def describe(state: LockState) -> str:
+    holder = state.holder or {}
+    return 'host %s, run %s, started %s (%ss ago)' % (holder.get('host'), holder.get('run_id'), holder.get('started'), state.age)

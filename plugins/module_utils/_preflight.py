@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Private to mnaas.backup: not a public API, may change without notice.
+
+Every check of a configuration before anything is written; all problems are collected, not just the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing as t
+
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute
+from ansible_collections.mnaas.backup.plugins.module_utils._selection import compile_rules
+
+CUSTOMER_KEYS = ('match', 'backup_dir', 'edge2_backup_dir')
+
+
+def _suggest(name: str, known: t.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return ' (did you mean %s?)' % close[0] if close else ''
+
+
+def check(settings: dict, known_variables: list[str], set_variables: list[str], needed_dirs: list[str]) -> list[str]:
+    """Problems of a configuration, each naming the key and the value. ``needed_dirs`` are the customer
+    settings this node needs (``backup_dir`` on the primary, both on the secondary)."""
+    problems: list[str] = []
+
+    def attempt(func: t.Callable, *args) -> None:
+        try:
+            func(*args)
+        except ConfigError as exc:
+            problems.append(exc.msg)
+
+    for name in sorted(set(set_variables) - set(known_variables)):
+        problems.append('unknown variable %s%s' % (name, _suggest(name, known_variables)))
+    for key in ('source_dir', 'state_dir', 'lock_file', 'ledger_file', 'manifest_file', 'flag_file', 'warehouse_database'):
+        if key in settings:
+            attempt(check_absolute, settings[key], 'mnaas_backup_' + key)
+    attempt(compile_rules, settings.get('domains'), settings.get('customers'))
+    for key in ('max_files', 'min_age', 'header_lines', 'lock_stale_after'):
+        value = settings.get(key)
+        if key in settings and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            problems.append('mnaas_backup_%s must be a whole number >= 0, got %r' % (key, value))
+    if settings.get('workers') is not None and (not isinstance(settings['workers'], int) or settings['workers'] < 1):
+        problems.append('mnaas_backup_workers must be a whole number >= 1, got %r' % (settings['workers'],))
+    customers = settings.get('customers')
+    if isinstance(customers, dict):
+        owners: dict[str, str] = {}
+        for name, conf in sorted(customers.items(), key=lambda item: str(item[0])):
+            conf = conf or {}
+            if not isinstance(conf, dict):
+                continue  # compile_rules reported it
+            for key in sorted(set(conf) - set(CUSTOMER_KEYS)):
+                problems.append('mnaas_backup_customers.%s: unknown key %s%s (known: %s)'
+                                % (name, key, _suggest(key, CUSTOMER_KEYS), ', '.join(CUSTOMER_KEYS)))
+            for key in needed_dirs:
+                label = 'mnaas_backup_customers.%s.%s' % (name, key)
+                if not conf.get(key):
+                    problems.append('%s is missing; this node needs it' % label)
+                    continue
+                try:
+                    path = check_absolute(conf[key], label)
+                except ConfigError as exc:
+                    problems.append(exc.msg)
+                    continue
+                if (key, path) in owners:
+                    problems.append('%s %r is also the %s of customer %s; each customer needs its own directory'
+                                    % (label, path, key, owners[(key, path)]))
+                owners[(key, path)] = name
+    return problems
