@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import posixpath
 import typing as t
 import uuid
@@ -175,7 +174,28 @@ class Outcome(t.NamedTuple):
         }
 
 
-def _copy_one(action: Action, src_loc: Location, dest_loc: Location, opts: Options, token: str) -> Outcome:
+class Staged(t.NamedTuple):
+    """A file fully written under its temp name, not yet committed."""
+
+    action: Action
+    tmp: str
+    sha256: str
+
+
+# Files are staged, flushed together, then committed, in batches of this many files or bytes.
+BATCH_FILES = 512
+BATCH_BYTES = 1 << 30
+
+
+def _discard(dest_loc: Location, tmp: str) -> None:
+    try:
+        dest_loc.remove(tmp)
+    except (OSError, IOError):
+        pass
+
+
+def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) -> Staged | Outcome:
+    """Write one file under a temp name, hashing it; refuse it if the source changed meanwhile."""
     src, spec = action.src, action.spec
     assert src is not None and spec is not None
     tmp = posixpath.join(action.transfer.dest, temp_name(action.name, token))
@@ -190,33 +210,51 @@ def _copy_one(action: Action, src_loc: Location, dest_loc: Location, opts: Optio
                 digest.update(chunk)
                 writer.write(chunk)
                 copied += len(chunk)
-            if opts.fsync:
-                dest_loc.sync(writer)
         after = src_loc.stat(action.src_path)
         sha = digest.hexdigest()
         if after is None or after.size != src.size or copied != src.size or not same_mtime(after.mtime, src.mtime) \
                 or (spec.sha256 and spec.sha256 != sha):
-            dest_loc.remove(tmp)
+            _discard(dest_loc, tmp)
             return Outcome(action, 'failed', 'source changed while it was copied; not committed, retried next run')
-        if action.action == OVERWRITE:
-            dest_loc.replace(tmp, action.dest_path, src.mtime)
-        else:
-            try:
-                dest_loc.commit(tmp, action.dest_path, src.mtime)
-            except FileExistsError:
-                dest_loc.remove(tmp)
-                return Outcome(action, 'conflict', 'destination appeared during the copy; left as it is')
-        return Outcome(action, 'copied', action.reason, sha)
+        return Staged(action, tmp, sha)
     except (OSError, IOError) as exc:
-        try:
-            dest_loc.remove(tmp)
-        except (OSError, IOError):
-            pass
+        _discard(dest_loc, tmp)
         return Outcome(action, 'failed', '%s: %s' % (type(exc).__name__, exc))
 
 
+def _commit(staged: Staged, dest_loc: Location) -> Outcome:
+    """Move a staged file into place; a file that appeared at its final name meanwhile is never replaced."""
+    action = staged.action
+    assert action.src is not None
+    try:
+        if action.action == OVERWRITE:
+            dest_loc.replace(staged.tmp, action.dest_path, action.src.mtime)
+        else:
+            dest_loc.commit(staged.tmp, action.dest_path, action.src.mtime)
+        return Outcome(action, 'copied', action.reason, staged.sha256)
+    except FileExistsError:
+        _discard(dest_loc, staged.tmp)
+        return Outcome(action, 'conflict', 'destination appeared during the copy; left as it is')
+    except (OSError, IOError) as exc:
+        _discard(dest_loc, staged.tmp)
+        return Outcome(action, 'failed', '%s: %s' % (type(exc).__name__, exc))
+
+
+def _batches(actions: list[Action]) -> t.Iterator[list[Action]]:
+    batch: list[Action] = []
+    size = 0
+    for action in actions:
+        batch.append(action)
+        size += action.src.size if action.src else 0
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options) -> list[Outcome]:
-    """Carry out a plan: clean old temps, copy in parallel, commit atomically."""
+    """Carry out a plan: clean old temps; per batch, write temps in parallel, flush them once, commit each."""
     for path in the_plan.temps:
         dest_loc.remove(path)
     token = uuid.uuid4().hex[:12]
@@ -228,16 +266,22 @@ def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options
         else:
             status = {SKIP: 'skipped', CONFLICT: 'conflict', ERROR: 'failed'}[action.action]
             outcomes.append(Outcome(action, status, action.reason, action.spec.sha256 if action.spec else None))
-    if todo:
-        for dest in sorted({a.transfer.dest for a in todo}):
-            dest_loc.makedirs(dest)
-        with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
-            outcomes.extend(pool.map(lambda a: _copy_one(a, src_loc, dest_loc, opts, token), todo))
-        if opts.fsync:
-            for dest in sorted({a.transfer.dest for a in todo}):
-                flush = getattr(dest_loc, 'flush_dir', None)
-                if flush:
-                    flush(dest)
+    dests = sorted({a.transfer.dest for a in todo})
+    for dest in dests:
+        dest_loc.makedirs(dest)
+    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
+        for batch in _batches(todo):
+            staged = []
+            for result in pool.map(lambda a: _stage(a, src_loc, dest_loc, token), batch):
+                if isinstance(result, Staged):
+                    staged.append(result)
+                else:
+                    outcomes.append(result)
+            if opts.fsync and staged:
+                dest_loc.flush([s.tmp for s in staged])
+            outcomes.extend(pool.map(lambda s: _commit(s, dest_loc), staged))
+    if opts.fsync and dests:
+        dest_loc.flush_dirs(dests)
     outcomes.sort(key=lambda o: (o.action.transfer.dest, o.action.name))
     return outcomes
 

@@ -73,8 +73,11 @@ class Location(abc.ABC):
         """A new file at ``path`` (a temp name), failing when it exists."""
 
     @abc.abstractmethod
-    def sync(self, stream: t.BinaryIO) -> None:
-        """Make the data written to ``stream`` durable before it is committed."""
+    def flush(self, paths: list[str]) -> None:
+        """Make the data of the files written at ``paths`` durable (before they are committed)."""
+
+    def flush_dirs(self, paths: list[str]) -> None:
+        """Make the names committed in directories ``paths`` durable."""
 
     @abc.abstractmethod
     def commit(self, temp_path: str, final_path: str, mtime: float) -> None:
