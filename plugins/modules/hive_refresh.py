@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Overwrites the staging table with one row per file of the run, then replaces the final table's rows
     of those files (same customer and file name) with the staging rows, then runs the refresh statement.
-    A file is therefore counted exactly once however often it is loaded: two capped runs on one day plus
+    A file is therefore counted exactly once however often it is loaded; two capped runs on one day plus
     a rerun of either give final counts equal to the sum over all files.
   - Reads the final rows of the files back afterwards and fails if they do not match the files given.
   - Nothing runs, and C(changed) is false, when the final table already holds exactly these rows.

@@ -11,7 +11,7 @@ module: preflight
 short_description: Check the whole backup configuration before anything is written
 version_added: 0.1.0
 description:
-  - Checks the settings of the M(mnaas.backup.customer_backup) role and reports every problem at once,
+  - Checks the settings of the C(mnaas.backup.mnaas_backup) role and reports every problem at once,
     each naming the key and the value; fails when there is any. Writes nothing.
   - Unknown C(mnaas_backup_) variables (typos) and unknown keys of a customer are problems, with the
     closest known name suggested.
