@@ -1,0 +1,168 @@
+# Build, test and CI entry points for the mnaas.backup collection.
+#
+#   make test         everything CI runs: venv, apt-deps, install, sanity, lint, units, integration
+#   make venv         .venv with tests/requirements.txt (re-installs when a requirements file changes)
+#   make collection   .build/ansible_collections/mnaas/backup = copy of the git-visible files
+#   make install      build the tarball (.build/dist) and install it into .venv/collections
+#   make sanity | lint | units | integration | demo | bench | clean
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# One shell per recipe (so shell variables and `cd` carry across lines); with -e it still stops
+# at the first failing command.
+.ONESHELL:
+.DEFAULT_GOAL := test
+.DELETE_ON_ERROR:
+
+NAMESPACE  := mnaas
+NAME       := backup
+PYTHON     ?= python3
+
+VENV       := $(CURDIR)/.venv
+VENV_BIN   := $(VENV)/bin
+VPY        := $(VENV_BIN)/python
+STAMP      := $(VENV)/.installed
+
+BUILD      := $(CURDIR)/.build
+COLL_DIR   := $(BUILD)/ansible_collections/$(NAMESPACE)/$(NAME)
+DIST       := $(BUILD)/dist
+
+# The collection installed by `make install` is found from here by ansible, ansible-playbook,
+# ansible-lint and the integration tests; .venv/bin comes first on PATH so the tests' calls to
+# `ansible-playbook` use the venv's ansible-core.
+export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
+export PATH := $(VENV_BIN):$(PATH)
+# Keep pip quiet about its own version; never prompt.
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PIP_NO_INPUT := 1
+
+# Debian packages the tests and benchmarks need (openssh-server: the edge-node sshd instances;
+# shellcheck: without it ansible-test skips its shellcheck sanity test with only a warning).
+APT_PACKAGES ?= rsync openssh-client openssh-server shellcheck
+
+REQUIREMENTS := requirements.txt tests/requirements.txt
+
+.PHONY: test venv apt-deps collection install sanity lint units integration demo bench clean
+
+test: venv apt-deps install
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory units
+	$(MAKE) --no-print-directory integration
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+
+venv: $(STAMP)
+
+$(STAMP): $(REQUIREMENTS)
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -r tests/requirements.txt
+	touch $@
+
+# No-op when every package is already installed; `apt-get update` only when one is missing.
+apt-deps:
+	missing=""
+	for pkg in $(APT_PACKAGES); do
+	  dpkg -s "$$pkg" >/dev/null 2>&1 || missing="$$missing $$pkg"
+	done
+	if [ -n "$$missing" ]; then
+	  echo "apt-deps: installing$$missing"
+	  export DEBIAN_FRONTEND=noninteractive
+	  apt-get update -qq
+	  apt-get install -y -qq --no-install-recommends $$missing
+	fi
+
+# ---------------------------------------------------------------------------------------------
+# Collection copy, build and install
+
+# ansible-test must run with its cwd at ansible_collections/NS/NAME and resolves symlinks, so
+# the collection is COPIED there: exactly the files git sees (tracked + untracked, not ignored;
+# tracked files deleted in the work tree are skipped). The copy gets a throw-away `git init` so
+# ansible-test lists its files through git itself instead of walking up to the outer repo,
+# whose .gitignore hides .build/ and would leave ansible-test with no files at all.
+collection:
+	rm -rf $(COLL_DIR)
+	mkdir -p $(COLL_DIR)
+	git ls-files -z --cached --others --exclude-standard \
+	  | while IFS= read -r -d '' f; do if [ -e "$$f" ]; then printf '%s\0' "$$f"; fi; done \
+	  | xargs -0 -r cp -a --parents -t $(COLL_DIR)
+	git -C $(COLL_DIR) init -q
+	echo "collection: $$(find $(COLL_DIR) -path '*/.git' -prune -o -type f -print | wc -l) files in $(COLL_DIR)"
+
+# The tarball is built from the copy, so it holds the same files sanity tests.
+install: venv collection
+	rm -rf $(DIST)
+	cd $(COLL_DIR)
+	ansible-galaxy collection build --force --output-path $(DIST)
+	ansible-galaxy collection install --force --no-deps -p $(ANSIBLE_COLLECTIONS_PATH) $(DIST)/$(NAMESPACE)-$(NAME)-*.tar.gz
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+# --venv: ansible-test builds one virtualenv per sanity test from PyPI (pylint, yamllint, ...),
+# cached under ~/.ansible/test/venv.
+# ansible-test bootstraps pip in those venvs with a get-pip script it downloads from a host we
+# cannot reach; it looks in ~/.ansible/test/cache first, so our stand-in is placed there (a real
+# cached script is left alone).
+# Python versions: module code runs on the managed nodes, so compile and import are run on every
+# supported Python 3.x found (pyenv installs first, then PATH; pyenv shims of inactive versions
+# do not run, hence the symlink dir). `make sanity SANITY_PYTHON=3.11` restricts to one version.
+SANITY_PYTHON ?=
+SANITY_PYBIN  := $(BUILD)/python-bin
+sanity: venv apt-deps collection
+	pip_version=$$(sed -n "s/^ *pip='\([0-9.]*\)',/\1/p" \
+	  "$$($(VPY) -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py")
+	if [ -z "$$pip_version" ]; then echo "sanity: cannot find ansible-test's pip version" >&2; exit 1; fi
+	get_pip="$$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py"
+	if [ ! -f "$$get_pip" ] || grep -q 'mnaas.backup stand-in' "$$get_pip"; then
+	  install -D -m 0644 $(CURDIR)/.ci/ansible_test_get_pip.py "$$get_pip"
+	fi
+	rm -rf $(SANITY_PYBIN)
+	mkdir -p $(SANITY_PYBIN)
+	versions=$$($(VPY) -c 'from ansible_test._util.target.common import constants as c
+	print(*c.REMOTE_ONLY_PYTHON_VERSIONS, *c.CONTROLLER_PYTHON_VERSIONS)')
+	for v in $$versions; do
+	  for py in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/python$$v $$(type -ap python$$v); do
+	    if [ -x "$$py" ] && "$$py" -c '' 2>/dev/null; then ln -s "$$py" $(SANITY_PYBIN)/python$$v; break; fi
+	  done
+	done
+	echo "sanity: Pythons found: $$(ls $(SANITY_PYBIN) | tr '\n' ' ')"
+	cd $(COLL_DIR)
+	PATH=$(SANITY_PYBIN):$$PATH ansible-test sanity --venv --color no $(if $(SANITY_PYTHON),--python $(SANITY_PYTHON))
+
+lint: venv install
+	ansible-lint
+	antsibull-changelog lint
+
+# Unit tests run in the copy with PYTHONPATH=.build so that
+# `import ansible_collections.mnaas.backup...` (plugins and tests alike) resolves to it;
+# importlib mode lets test files in different folders share a basename.
+# pytest exit code 5 (no test collected) is a failure: the suites must exist.
+units: venv collection
+	cd $(COLL_DIR)
+	rc=0
+	PYTHONPATH=$(BUILD)$${PYTHONPATH:+:$$PYTHONPATH} $(VPY) -m pytest --import-mode=importlib -p no:cacheprovider tests/unit || rc=$$?
+	[ $$rc -ne 5 ] || echo "units: FAILED - no unit tests collected" >&2
+	exit $$rc
+
+# Integration tests (pytest files) drive ansible-playbook against real sshd/HDFS/HiveServer2;
+# they use the collection installed by `make install` through ANSIBLE_COLLECTIONS_PATH.
+integration: venv install
+	rc=0
+	$(VPY) -m pytest tests/integration -x -v || rc=$$?
+	[ $$rc -ne 5 ] || echo "integration: FAILED - no integration tests collected" >&2
+	exit $$rc
+
+# ---------------------------------------------------------------------------------------------
+# Demo, benchmarks, cleanup
+
+demo: venv install
+	$(VPY) tools/demo.py
+
+bench: venv install apt-deps
+	$(VPY) benchmarks/run.py
+
+clean:
+	rm -rf $(BUILD) $(VENV)
