@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - One transfer per customer, from a source directory to the directory that the customer's setting
     O(dest_key) names, with the customer's files of O(files).
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 options:
   _input:
     description: The customers mapping (C(mnaas_backup_customers)).

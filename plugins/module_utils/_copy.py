@@ -196,8 +196,8 @@ def _discard(dest_loc: Location, tmp: str) -> None:
 
 def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) -> Staged | Outcome:
     """Write one file under a temp name, hashing it; refuse it if the source changed meanwhile."""
-    src, spec = action.src, action.spec
-    assert src is not None and spec is not None
+    # Copies are decided only with a source entry and a spec (see _decide).
+    src, spec = t.cast(Entry, action.src), t.cast(FileSpec, action.spec)
     tmp = posixpath.join(action.transfer.dest, temp_name(action.name, token))
     try:
         digest = hashlib.sha256()
@@ -225,12 +225,12 @@ def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) ->
 def _commit(staged: Staged, dest_loc: Location) -> Outcome:
     """Move a staged file into place; a file that appeared at its final name meanwhile is never replaced."""
     action = staged.action
-    assert action.src is not None
+    mtime = t.cast(Entry, action.src).mtime
     try:
         if action.action == OVERWRITE:
-            dest_loc.replace(staged.tmp, action.dest_path, action.src.mtime)
+            dest_loc.replace(staged.tmp, action.dest_path, mtime)
         else:
-            dest_loc.commit(staged.tmp, action.dest_path, action.src.mtime)
+            dest_loc.commit(staged.tmp, action.dest_path, mtime)
         return Outcome(action, 'copied', action.reason, staged.sha256)
     except FileExistsError:
         _discard(dest_loc, staged.tmp)

@@ -23,7 +23,7 @@ description:
     destination meanwhile is never replaced. Leftover temporary files of an interrupted run are removed.
   - One file's failure does not stop the others. The task fails at the end, with a summary, when a file
     failed or is in conflict (see O(fail_on_error)).
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
 attributes:
@@ -136,9 +136,9 @@ files:
       returned: always
       sample: copied
     reason: {description: Why., type: str, returned: always, sample: missing at destination}
-    size: {description: Source size in bytes, when known., type: int, returned: always, sample: 20480}
-    mtime: {description: Source modification time, when known., type: float, returned: always, sample: 1764021600.0}
-    sha256: {description: SHA-256 of the bytes copied (or as given by discovery)., type: str, returned: always, sample: 9f86d0...}
+    size: {description: 'Source size in bytes, when known.', type: int, returned: always, sample: 20480}
+    mtime: {description: 'Source modification time, when known.', type: float, returned: always, sample: 1764021600.0}
+    sha256: {description: 'SHA-256 of the bytes copied (or as given by discovery).', type: str, returned: always, sample: 9f86d0...}
 removed_temps:
   description: Leftover temporary files of interrupted runs that were (or in check mode would be) removed.
   returned: always

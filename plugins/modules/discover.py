@@ -25,7 +25,7 @@ description:
   - A file that cannot be read is reported in RV(errors) and left out of the batch; the others are
     still returned. The task fails at the end when O(fail_on_error=true).
   - Never writes anything.
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
   - mnaas.backup.attributes.INFO_MODULE
@@ -107,7 +107,7 @@ files:
     name: {description: File name., type: str, returned: always, sample: ACME_TELEMATICS_Traffic_20261124_0001.csv}
     path: {description: Absolute source path., type: str, returned: always, sample: /data/in/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     size: {description: Size in bytes., type: int, returned: always, sample: 20480}
-    mtime: {description: Modification time, seconds since the epoch., type: float, returned: always, sample: 1764021600.0}
+    mtime: {description: 'Modification time, seconds since the epoch.', type: float, returned: always, sample: 1764021600.0}
     records: {description: Record count., type: int, returned: always, sample: 212}
     sha256: {description: SHA-256 of the file's bytes., type: str, returned: always, sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
 customers:

@@ -19,7 +19,7 @@ description:
   - Nothing runs, and C(changed) is false, when the final table already holds exactly these rows.
   - Table names are checked to be SQL identifiers; every value is bound as a parameter.
   - Engine V(sqlite) is the embedded warehouse of local runs (one SQLite file).
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
 attributes:

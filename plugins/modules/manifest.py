@@ -19,7 +19,7 @@ description:
   - Nothing is written, and C(changed) is false, when the file already lists the same files with the
     same sizes, times, counts and checksums; the run id alone does not make a change.
   - An existing file that is not a manifest of this collection is an error and is left as it is.
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
 attributes:

@@ -15,7 +15,7 @@ description:
     each naming the key and the value; fails when there is any. Writes nothing.
   - Unknown C(mnaas_backup_) variables (typos) and unknown keys of a customer are problems, with the
     closest known name suggested.
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
   - mnaas.backup.attributes.INFO_MODULE

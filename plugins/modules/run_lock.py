@@ -16,7 +16,7 @@ description:
   - A lock older than O(stale_after) seconds is stale, left by a run that died; O(state=acquired) takes
     it over with a warning. A fresh lock held by another run makes the task fail with the holder shown.
   - O(state=released) removes the lock only when this run (O(run_id)) holds it, unless O(force=true).
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
 attributes:
@@ -131,7 +131,7 @@ def logic(module: AnsibleModule) -> dict:
         if not module.check_mode:
             holder = {'host': params['host'] or socket.gethostname(), 'run_id': params['run_id'], 'pid': os.getpid(),
                       'started': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}
-            result['taken_over'], _ = _lock.acquire(path, holder, params['stale_after'])
+            result['taken_over'] = _lock.acquire(path, holder, params['stale_after'])[0]
     elif params['state'] == 'released' and state.held:
         if not mine and not params['force']:
             raise BackupError('lock %s is held by %s, not by run %s; not released' % (path, _lock.describe(state), params['run_id']),

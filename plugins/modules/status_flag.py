@@ -14,7 +14,7 @@ description:
   - Writes the process status file of the nightly job atomically (temporary file, flush, rename), so a
     downstream job never reads a half-written flag.
   - Nothing is written, and C(changed) is false, when the file already holds the same content.
-author: mnaas.backup contributors
+author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
 attributes:

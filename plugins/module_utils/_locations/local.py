@@ -133,7 +133,6 @@ class LocalLocation(Location):
             pass
 
 
-
 def read_file(path: str) -> bytes | None:
     """The bytes of a small file, or ``None`` when it does not exist."""
     try:

@@ -109,7 +109,7 @@ def _meaning(row: tuple) -> tuple:
 
 def final_rows(engine: Engine, final: str, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
     """The final table's rows of the files ``keys`` (customer, file name); a list, as a file may appear twice."""
-    names = sorted({name for _, name in keys})
+    names = sorted({key[1] for key in keys})
     index_c, index_f = COLUMNS.index('customer'), COLUMNS.index('file_name')
     found: dict[tuple[str, str], list[tuple]] = {}
     for i in range(0, len(names), BATCH):
