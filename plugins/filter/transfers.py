@@ -32,12 +32,16 @@ options:
     description:
       - Files as M(mnaas.backup.discover) returns them; each customer's transfer gets the files whose
         V(customer) is that customer.
-      - Customers without files get no transfer, unless O(sync=true).
+      - Customers without files get no transfer, unless O(sync=true) or O(include_empty=true).
     type: list
     elements: dict
     default: []
   sync:
     description: Set V(sync) on every transfer, so every file of the source directory is copied too.
+    type: bool
+    default: false
+  include_empty:
+    description: A transfer for every customer, even one without files (for example when the files come from a ledger).
     type: bool
     default: false
 '''
@@ -54,7 +58,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: The transfers, one dict per customer with V(src), V(dest), V(files) and V(sync), sorted by customer.
+  description: The transfers, one dict per customer with V(customer), V(src), V(dest), V(files) and V(sync), sorted by customer.
   type: list
   elements: dict
 '''
@@ -62,7 +66,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 
-def transfers(customers, dest_key, src_dir=None, src_key=None, files=None, sync=False):
+def transfers(customers, dest_key, src_dir=None, src_key=None, files=None, sync=False, include_empty=False):
     if not isinstance(customers, dict):
         raise AnsibleFilterError('transfers: the input must be the customers mapping, got %r' % (customers,))
     if (src_dir is None) == (src_key is None):
@@ -76,12 +80,12 @@ def transfers(customers, dest_key, src_dir=None, src_key=None, files=None, sync=
     result = []
     for name in sorted(customers):
         settings = customers[name] or {}
-        if not by_customer.get(name) and not sync:
+        if not by_customer.get(name) and not sync and not include_empty:
             continue
         for key in (dest_key, src_key):
             if key is not None and not settings.get(key):
                 raise AnsibleFilterError('transfers: customer %s has no %s' % (name, key))
-        result.append({'src': src_dir if src_dir is not None else settings[src_key], 'dest': settings[dest_key],
+        result.append({'customer': name, 'src': src_dir if src_dir is not None else settings[src_key], 'dest': settings[dest_key],
                        'files': by_customer.get(name, []), 'sync': bool(sync)})
     return result
 

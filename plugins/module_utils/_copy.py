@@ -18,6 +18,7 @@ from ansible_collections.mnaas.backup.plugins.module_utils._errors import Config
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
     Entry, Location, is_temp_name, same_mtime, temp_name,
 )
+from ansible_collections.mnaas.backup.plugins.module_utils._manifest import epoch_of
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute, check_file_name
 
 COPY = 'copy'
@@ -43,6 +44,7 @@ class Transfer(t.NamedTuple):
     dest: str
     files: tuple[FileSpec, ...] = ()
     sync: bool = False
+    customer: str = ''
 
 
 class Action(t.NamedTuple):
@@ -97,13 +99,44 @@ def parse_transfers(raw: list[dict]) -> list[Transfer]:
             files.append(FileSpec(
                 name=check_file_name(spec.get('name'), fkey + '.name'),
                 size=spec.get('size'), mtime=spec.get('mtime'), sha256=spec.get('sha256')))
-        transfers.append(Transfer(src, dest, tuple(files), bool(item.get('sync', False))))
+        transfers.append(Transfer(src, dest, tuple(files), bool(item.get('sync', False)), item.get('customer') or ''))
     return transfers
+
+
+def add_ledger(transfers: list[Transfer], rows: list[dict[str, str]]) -> list[Transfer]:
+    """Add to each customer's transfer the files a ledger lists for that customer, with their recorded
+    size, mtime and SHA-256 as the values the copy must match."""
+    by_customer: dict[str, list[FileSpec]] = {}
+    for row in rows:
+        by_customer.setdefault(row['customer'], []).append(
+            FileSpec(row['file_name'], int(row['file_size']), float(epoch_of(row['file_mtime'])), row['sha256']))
+    result = []
+    for transfer in transfers:
+        named = {spec.name for spec in transfer.files}
+        extra = tuple(spec for spec in by_customer.get(transfer.customer, ()) if spec.name not in named)
+        result.append(transfer._replace(files=transfer.files + extra))
+    return result
 
 
 def file_sha256(location: Location, path: str) -> str:
     with location.open_read(path) as stream:
         return read_content(stream, path, count=False).sha256
+
+
+def same_content(src_loc: Location, src_path: str, dest_loc: Location, dest_path: str, src_sha256: str | None = None) -> bool:
+    """Whether two files of the same size hold the same bytes, never downloading from a location that
+    computes checksums itself (HDFS): its checksum is computed locally from the other file instead."""
+    dest_sum = dest_loc.checksum(dest_path)
+    src_sum = src_loc.checksum(src_path)
+    if dest_sum is not None and src_sum is not None and dest_sum.algorithm == src_sum.algorithm:
+        return dest_sum == src_sum
+    if dest_sum is not None:
+        with src_loc.open_read(src_path) as stream:
+            return dest_sum.compute_like(stream) == dest_sum
+    if src_sum is not None:
+        with dest_loc.open_read(dest_path) as stream:
+            return src_sum.compute_like(stream) == src_sum
+    return file_sha256(dest_loc, dest_path) == (src_sha256 or file_sha256(src_loc, src_path))
 
 
 def _decide(transfer: Transfer, spec: FileSpec, src: Entry | None, dest: Entry | None,
@@ -122,7 +155,7 @@ def _decide(transfer: Transfer, spec: FileSpec, src: Entry | None, dest: Entry |
     if src.kind != 'file':
         return action(ERROR, 'source is a %s, not a regular file' % src.kind)
     if spec.size is not None and (spec.size != src.size or not same_mtime(spec.mtime or 0, src.mtime)):
-        return action(ERROR, 'source changed since it was discovered (size or mtime differs); retried next run')
+        return action(ERROR, 'source differs from what was discovered or recorded (size or mtime); not copied, retried next run')
     if dest is None:
         return action(COPY, 'missing at destination')
     if dest.kind != 'file':
@@ -130,10 +163,9 @@ def _decide(transfer: Transfer, spec: FileSpec, src: Entry | None, dest: Entry |
     same_stat = dest.size == src.size and same_mtime(dest.mtime, src.mtime)
     if same_stat and opts.compare == 'size_mtime':
         return action(SKIP, 'same size and mtime')
-    if dest.size == src.size:
-        src_sum = spec.sha256 or file_sha256(src_loc, posixpath.join(transfer.src, spec.name))
-        if file_sha256(dest_loc, posixpath.join(transfer.dest, spec.name)) == src_sum:
-            return action(SKIP, 'same content' if same_stat else 'same content, different mtime')
+    if dest.size == src.size and same_content(src_loc, posixpath.join(transfer.src, spec.name),
+                                              dest_loc, posixpath.join(transfer.dest, spec.name), spec.sha256):
+        return action(SKIP, 'same content' if same_stat else 'same content, different mtime')
     if opts.on_conflict == 'overwrite':
         return action(OVERWRITE, 'destination differs from source; replaced (on_conflict=overwrite)')
     return action(CONFLICT, 'destination exists with different content; left as it is')
@@ -212,10 +244,12 @@ def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) ->
                 copied += len(chunk)
         after = src_loc.stat(action.src_path)
         sha = digest.hexdigest()
-        if after is None or after.size != src.size or copied != src.size or not same_mtime(after.mtime, src.mtime) \
-                or (spec.sha256 and spec.sha256 != sha):
+        if after is None or after.size != src.size or copied != src.size or not same_mtime(after.mtime, src.mtime):
             _discard(dest_loc, tmp)
             return Outcome(action, 'failed', 'source changed while it was copied; not committed, retried next run')
+        if spec.sha256 and spec.sha256 != sha:
+            _discard(dest_loc, tmp)
+            return Outcome(action, 'failed', 'content does not match the SHA-256 discovery recorded (changed or corrupted); not committed')
         return Staged(action, tmp, sha)
     except (OSError, IOError) as exc:
         _discard(dest_loc, tmp)

@@ -24,6 +24,16 @@ def _suggest(name: str, known: t.Iterable[str]) -> str:
     return ' (did you mean %s?)' % close[0] if close else ''
 
 
+def _whole(value: object) -> float:
+    """``value`` as a whole number (``-e name=100`` gives the string '100'); -inf when it is none."""
+    if isinstance(value, bool):
+        return float('-inf')
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return float('-inf')
+
+
 def check(settings: dict, known_variables: list[str], set_variables: list[str], needed_dirs: list[str]) -> list[str]:
     """Problems of a configuration, each naming the key and the value. ``needed_dirs`` are the customer
     settings this node needs (``backup_dir`` on the primary, both on the secondary)."""
@@ -40,13 +50,10 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
     for key in ('source_dir', 'state_dir', 'lock_file', 'ledger_file', 'manifest_file', 'flag_file', 'warehouse_database'):
         if key in settings:
             attempt(check_absolute, settings[key], 'mnaas_backup_' + key)
-    attempt(compile_rules, settings.get('domains'), settings.get('customers'))
-    for key in ('max_files', 'min_age', 'header_lines', 'lock_stale_after'):
-        value = settings.get(key)
-        if key in settings and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            problems.append('mnaas_backup_%s must be a whole number >= 0, got %r' % (key, value))
-    if settings.get('workers') is not None and (not isinstance(settings['workers'], int) or settings['workers'] < 1):
-        problems.append('mnaas_backup_workers must be a whole number >= 1, got %r' % (settings['workers'],))
+    attempt(compile_rules, settings.get('domains'), settings.get('customers'), 'mnaas_backup_')
+    for key, least in (('max_files', 0), ('min_age', 0), ('header_lines', 0), ('lock_stale_after', 0), ('workers', 1)):
+        if key in settings and _whole(settings[key]) < least:
+            problems.append('mnaas_backup_%s must be a whole number >= %d, got %r' % (key, least, settings[key]))
     customers = settings.get('customers')
     if isinstance(customers, dict):
         owners: dict[str, str] = {}

@@ -40,25 +40,25 @@ def _globs(value: object, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def compile_rules(domains: dict, customers: dict) -> Rules:
-    """Check names and patterns; each error names the key and the value."""
+def compile_rules(domains: dict, customers: dict, prefix: str = '') -> Rules:
+    """Check names and patterns; each error names the key (``prefix`` + option name) and the value."""
     if not isinstance(domains, dict) or not domains:
-        raise ConfigError('domains must be a non-empty mapping of domain name to glob(s), got %r' % (domains,))
+        raise ConfigError(prefix + 'domains must be a non-empty mapping of domain name to glob(s), got %r' % (domains,))
     if not isinstance(customers, dict) or not customers:
-        raise ConfigError('customers must be a non-empty mapping of customer name to settings, got %r' % (customers,))
+        raise ConfigError(prefix + 'customers must be a non-empty mapping of customer name to settings, got %r' % (customers,))
     compiled_domains = {}
     for name, patterns in domains.items():
-        check_name(name, 'domains key')
-        compiled_domains[name] = tuple(re.compile(fnmatch.translate(p)) for p in _globs(patterns, 'domains.%s' % name))
+        check_name(name, 'a key of %sdomains' % prefix)
+        compiled_domains[name] = tuple(re.compile(fnmatch.translate(p)) for p in _globs(patterns, '%sdomains.%s' % (prefix, name)))
     compiled_customers = {}
     for name, settings in customers.items():
-        check_name(name, 'customers key')
+        check_name(name, 'a key of %scustomers' % prefix)
         if settings is None:
             settings = {}
         if not isinstance(settings, dict):
-            raise ConfigError('customers.%s must be a mapping, got %r' % (name, settings))
+            raise ConfigError('%scustomers.%s must be a mapping, got %r' % (prefix, name, settings))
         match = settings.get('match') or '%s_*' % name
-        compiled_customers[name] = tuple(re.compile(fnmatch.translate(p)) for p in _globs(match, 'customers.%s.match' % name))
+        compiled_customers[name] = tuple(re.compile(fnmatch.translate(p)) for p in _globs(match, '%scustomers.%s.match' % (prefix, name)))
     return Rules(compiled_domains, compiled_customers)
 
 

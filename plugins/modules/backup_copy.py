@@ -67,6 +67,17 @@ options:
         description: Also copy every other regular, non-hidden file of O(transfers[].src).
         type: bool
         default: false
+      customer:
+        description: The customer whose files these are; with O(ledger), the ledger's files of this customer are copied too.
+        type: str
+  ledger:
+    description:
+      - A ledger of processed files (the CSV M(mnaas.backup.manifest) writes with O(mnaas.backup.manifest#module:mode=merge)),
+        read where the sources are. Each transfer with a O(transfers[].customer) also copies the files the ledger lists
+        for that customer, and each copy must match the size, modification time and SHA-256 recorded there.
+      - This is how the secondary edge node copies only what the primary backed up and verified, never a file the
+        primary left in conflict. A missing ledger lists nothing (with a warning).
+    type: path
   compare:
     description:
       - V(size_mtime) treats a destination with the same size and modification time as done.
@@ -113,6 +124,14 @@ EXAMPLES = r'''
         dest: /backup2/MNAAS/Customer_backup/ACME_TELEMATICS
         sync: true
     compare: checksum
+
+- name: Copy what the ledger says the primary backed up, verified against its SHA-256
+  mnaas.backup.backup_copy:
+    transfers:
+      - customer: ACME_TELEMATICS
+        src: /backup1/MNAAS/Customer_backup/ACME_TELEMATICS
+        dest: /backup2/MNAAS/Customer_backup/ACME_TELEMATICS
+    ledger: /app/hadoop_users/MNAAS/MNAAS_backup_state/MNAAS_backup_files_process_ledger.csv
 '''
 
 RETURN = r'''
@@ -149,14 +168,19 @@ removed_temps:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mnaas.backup.plugins.module_utils import _copy
-from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
+from ansible_collections.mnaas.backup.plugins.module_utils import _copy, _manifest
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation, read_file
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 
 
 def logic(module: AnsibleModule) -> dict:
     params = module.params
     transfers = _copy.parse_transfers(params['transfers'])
+    if params['ledger']:
+        data = read_file(params['ledger'])
+        if data is None:
+            module.warn('ledger %s does not exist: nothing recorded to copy from it' % params['ledger'])
+        transfers = _copy.add_ledger(transfers, _manifest.parse(data, params['ledger']))
     opts = _copy.Options(params['compare'], params['on_conflict'], params['workers'], params['fsync'])
     src_loc = dest_loc = LocalLocation()
     plan = _copy.plan(transfers, src_loc, dest_loc, opts, module.check_mode)
@@ -192,7 +216,9 @@ def main() -> None:
                 'dest': {'type': 'path', 'required': True},
                 'files': {'type': 'list', 'elements': 'raw', 'default': []},
                 'sync': {'type': 'bool', 'default': False},
+                'customer': {'type': 'str'},
             }},
+            'ledger': {'type': 'path'},
             'compare': {'type': 'str', 'choices': ['size_mtime', 'checksum'], 'default': 'size_mtime'},
             'on_conflict': {'type': 'str', 'choices': ['fail', 'skip', 'overwrite'], 'default': 'fail'},
             'workers': {'type': 'int', 'default': 4},

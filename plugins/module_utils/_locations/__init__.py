@@ -40,6 +40,17 @@ def is_temp_name(name: str) -> bool:
     return name.startswith('.') and TEMP_MARK in name
 
 
+class Checksum(t.Protocol):
+    """A file checksum a location computes on its side, so content is compared without a download."""
+
+    @property
+    def algorithm(self) -> str:
+        """The checksum's kind; two checksums of one kind are equal exactly when the contents are."""
+
+    def compute_like(self, stream: t.BinaryIO) -> Checksum:
+        """The checksum of ``stream``'s bytes computed the same way, to compare with ``==``."""
+
+
 class Location(abc.ABC):
     """Where files live. Implementations must make ``commit`` atomic and never replace a file."""
 
@@ -90,6 +101,10 @@ class Location(abc.ABC):
     @abc.abstractmethod
     def remove(self, path: str) -> None:
         """Remove the file at ``path``; absent is fine."""
+
+    def checksum(self, path: str) -> Checksum | None:
+        """The checksum of the file at ``path`` computed where it is stored, or ``None``: read it to compare."""
+        return None
 
     def close(self) -> None:
         """Release connections."""
