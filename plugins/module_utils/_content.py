@@ -49,7 +49,10 @@ class _Gunzip:
     def feed(self, data: bytes) -> None:
         while data:
             self.in_member = True
-            self.counter.feed(self.inflater.decompress(data))
+            try:
+                self.counter.feed(self.inflater.decompress(data))
+            except zlib.error as exc:
+                raise ValueError('not valid gzip data (%s)' % exc) from None
             if not self.inflater.eof:
                 return
             data = self.inflater.unused_data

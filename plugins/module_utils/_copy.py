@@ -150,6 +150,9 @@ def _decide(transfer: Transfer, spec: FileSpec, src: Entry | None, dest: Entry |
             src = Entry(spec.name, spec.size, spec.mtime)
             if dest is None:
                 return Action(transfer, spec.name, COPY, 'missing at destination (source written earlier in this run)', src, spec)
+            if not spec.sha256 and not (dest.size == spec.size and same_mtime(dest.mtime, spec.mtime)):
+                return Action(transfer, spec.name, CONFLICT, 'destination exists and differs; its content is compared once the source '
+                              'is written (not in check mode)', src, spec)
         else:
             return action(ERROR, 'source is missing')
     if src.kind != 'file':

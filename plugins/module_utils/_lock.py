@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
@@ -59,6 +61,25 @@ def _create(path: str, holder: dict) -> None:
     fsync_dir(os.path.dirname(path))
 
 
+@contextlib.contextmanager
+def _guard(path: str) -> t.Iterator[None]:
+    """Serialise the runs that replace or remove a lock file (an flock, freed when its process dies).
+
+    Creating a free lock needs no guard: O_EXCL decides. Replacing a stale lock or releasing one does,
+    so that a lock is re-read and removed with nobody else removing or replacing it in between.
+    """
+    fd = os.open(path + '.guard', os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _held_error(path: str, state: LockState) -> BackupError:
+    return BackupError('lock %s is held by %s' % (path, describe(state)), holder=state.holder, age=state.age)
+
+
 def acquire(path: str, holder: dict, stale_after: float) -> tuple[bool, LockState]:
     """Take the lock atomically. Returns (taken_over, previous state); raises when another run holds it."""
     try:
@@ -66,47 +87,35 @@ def acquire(path: str, holder: dict, stale_after: float) -> tuple[bool, LockStat
         return False, LockState(False, None, None, False)
     except FileExistsError:
         pass
-    state = inspect(path, stale_after)
-    if state.holder and state.holder.get('run_id') == holder.get('run_id'):
-        return False, state
-    if not state.stale:
-        raise BackupError('lock %s is held by %s' % (path, describe(state)), holder=state.holder, age=state.age)
-    # Move the stale lock aside under a name of its own, so two runs cannot both take it over.
-    aside = '%s.stale.%s' % (path, holder.get('run_id') or os.getpid())
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        pass
-    else:
-        if read_holder(aside) != state.holder:
-            # Another run replaced the stale lock first: give its lock back and stand down.
-            try:
-                os.link(aside, path)
-            finally:
-                os.unlink(aside)
-            raise BackupError('lock %s was taken over by another run first' % path, holder=read_holder(path))
-    try:
-        _create(path, holder)
-    except FileExistsError:
-        raise BackupError('lock %s was taken by another run while a stale lock was replaced' % path) from None
-    finally:
+    with _guard(path):
+        state = inspect(path, stale_after)
+        if state.holder and state.holder.get('run_id') == holder.get('run_id'):
+            return False, state
+        if state.held and not state.stale:
+            raise _held_error(path, state)
+        if state.held:
+            os.unlink(path)
         try:
-            os.unlink(aside)
-        except FileNotFoundError:
-            pass
-    return True, state
+            _create(path, holder)
+        except FileExistsError:
+            # Created meanwhile by a run that found it free.
+            raise _held_error(path, inspect(path, stale_after)) from None
+        return state.held, state
 
 
 def release(path: str, run_id: str, force: bool = False) -> tuple[bool, LockState]:
     """Remove the lock if this run holds it (or ``force``). Returns (removed, state before)."""
-    state = inspect(path, 0)
-    if not state.held:
-        return False, state
-    if not force and (state.holder or {}).get('run_id') != run_id:
-        raise BackupError('lock %s is held by %s, not by run %s; not released' % (path, describe(state), run_id),
-                          holder=state.holder)
-    os.unlink(path)
-    return True, state
+    if not inspect(path, 0).held:
+        return False, LockState(False, None, None, False)
+    with _guard(path):
+        state = inspect(path, 0)
+        if not state.held:
+            return False, state
+        if not force and (state.holder or {}).get('run_id') != run_id:
+            raise BackupError('lock %s is held by %s, not by run %s; not released' % (path, describe(state), run_id),
+                              holder=state.holder)
+        os.unlink(path)
+        return True, state
 
 
 def describe(state: LockState) -> str:

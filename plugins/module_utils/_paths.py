@@ -28,7 +28,7 @@ def check_absolute(value: object, key: str) -> str:
 
 def check_name(value: object, key: str) -> str:
     """A customer or domain name: letters, digits, ``_``, ``.``, ``-``; no ``/``, ``..`` or whitespace."""
-    if not isinstance(value, str) or not _NAME.match(value) or '..' in value:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or '..' in value:
         raise ConfigError('%s must be a name of letters, digits, "_", "." and "-" (no "/", ".." or spaces), got %r'
                           % (key, value))
     return value

@@ -57,7 +57,9 @@ def compile_rules(domains: dict, customers: dict, prefix: str = '') -> Rules:
             settings = {}
         if not isinstance(settings, dict):
             raise ConfigError('%scustomers.%s must be a mapping, got %r' % (prefix, name, settings))
-        match = settings.get('match') or '%s_*' % name
+        match = settings.get('match')
+        if match is None:
+            match = '%s_*' % name
         compiled_customers[name] = tuple(re.compile(fnmatch.translate(p)) for p in _globs(match, '%scustomers.%s.match' % (prefix, name)))
     return Rules(compiled_domains, compiled_customers)
 

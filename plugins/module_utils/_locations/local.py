@@ -27,7 +27,13 @@ def _kind(mode: int) -> str:
 
 
 def entry_from_stat(name: str, st: os.stat_result) -> Entry:
-    return Entry(name, st.st_size, st.st_mtime_ns / 1e9, _kind(st.st_mode))
+    # Microseconds: a float of seconds holds them exactly enough that the second never moves
+    # (nanoseconds would round 0.999999999 up into the next second).
+    return Entry(name, st.st_size, (st.st_mtime_ns // 1000) / 1e6, _kind(st.st_mode))
+
+
+def _ns(mtime: float) -> int:
+    return round(mtime * 1e6) * 1000
 
 
 def _syncfs(directory: str) -> bool:
@@ -109,7 +115,7 @@ class LocalLocation(Location):
             fsync_dir(path)
 
     def commit(self, temp_path: str, final_path: str, mtime: float) -> None:
-        os.utime(temp_path, ns=(int(mtime * 1e9), int(mtime * 1e9)))
+        os.utime(temp_path, ns=(_ns(mtime), _ns(mtime)))
         try:
             # link() fails when final_path exists, so a file that appeared meanwhile is never replaced.
             os.link(temp_path, final_path)
@@ -123,7 +129,7 @@ class LocalLocation(Location):
         os.unlink(temp_path)
 
     def replace(self, temp_path: str, final_path: str, mtime: float) -> None:
-        os.utime(temp_path, ns=(int(mtime * 1e9), int(mtime * 1e9)))
+        os.utime(temp_path, ns=(_ns(mtime), _ns(mtime)))
         os.rename(temp_path, final_path)
 
     def remove(self, path: str) -> None:

@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check
+
+KNOWN = ['mnaas_backup_source_dir', 'mnaas_backup_domains', 'mnaas_backup_customers', 'mnaas_backup_max_files',
+         'mnaas_backup_min_age', 'mnaas_backup_workers', 'mnaas_backup_lock_file']
+GOOD = {
+    'source_dir': '/data/in',
+    'domains': {'traffic': '*_Traffic_*.csv'},
+    'customers': {
+        'ACME': {'backup_dir': '/backup1/ACME', 'edge2_backup_dir': '/backup2/ACME'},
+        'GLOBEX': {'match': 'GLX_*', 'backup_dir': '/backup1/GLOBEX', 'edge2_backup_dir': '/backup2/GLOBEX'},
+    },
+    'max_files': 500,
+    'min_age': 120,
+    'workers': 4,
+    'lock_file': '/state/job.sem',
+}
+
+
+def settings(**changes) -> dict:
+    result = copy.deepcopy(GOOD)
+    result.update(changes)
+    return result
+
+
+def customers(**changes) -> dict:
+    result = copy.deepcopy(GOOD['customers'])
+    result.update(changes)
+    return result
+
+
+@pytest.mark.parametrize('needed', [['backup_dir'], ['backup_dir', 'edge2_backup_dir'], []])
+def test_good_configuration(needed):
+    assert check(settings(), KNOWN, KNOWN, needed) == []
+
+
+def test_unknown_variable_with_suggestion():
+    problems = check(settings(), KNOWN, KNOWN + ['mnaas_backup_max_file'], ['backup_dir'])
+    assert problems == ['unknown variable mnaas_backup_max_file (did you mean mnaas_backup_max_files?)']
+
+
+def test_unknown_customer_key_with_suggestion():
+    problems = check(settings(customers=customers(ACME={'backupdir': '/b/ACME', 'backup_dir': '/backup1/ACME'})), KNOWN, KNOWN,
+                     ['backup_dir'])
+    assert problems == ['mnaas_backup_customers.ACME: unknown key backupdir (did you mean backup_dir?) '
+                        '(known: match, backup_dir, edge2_backup_dir)']
+
+
+@pytest.mark.parametrize('key', ['source_dir', 'lock_file', 'state_dir', 'ledger_file', 'manifest_file', 'flag_file',
+                                 'warehouse_database'])
+def test_relative_paths(key):
+    problems = check(settings(**{key: 'relative/path'}), KNOWN, KNOWN, ['backup_dir'])
+    assert problems == ["mnaas_backup_%s must be an absolute path, got relative path 'relative/path'" % key]
+
+
+def test_dotdot_path():
+    problems = check(settings(source_dir='/data/../etc'), KNOWN, KNOWN, ['backup_dir'])
+    assert len(problems) == 1
+    assert 'mnaas_backup_source_dir' in problems[0] and "'/data/../etc'" in problems[0]
+
+
+def test_relative_customer_dir():
+    problems = check(settings(customers=customers(ACME={'backup_dir': 'backup/ACME'})), KNOWN, KNOWN, ['backup_dir'])
+    assert problems == ["mnaas_backup_customers.ACME.backup_dir must be an absolute path, got relative path 'backup/ACME'"]
+
+
+@pytest.mark.parametrize('conf', [{}, None, {'backup_dir': ''}, {'backup_dir': None}])
+def test_missing_backup_dir(conf):
+    problems = check(settings(customers=customers(ACME=conf)), KNOWN, KNOWN, ['backup_dir'])
+    assert problems == ['mnaas_backup_customers.ACME.backup_dir is missing; this node needs it']
+
+
+def test_secondary_needs_edge2_backup_dir():
+    conf = {'backup_dir': '/backup1/ACME'}
+    assert check(settings(customers=customers(ACME=conf)), KNOWN, KNOWN, ['backup_dir']) == []
+    problems = check(settings(customers=customers(ACME=conf)), KNOWN, KNOWN, ['backup_dir', 'edge2_backup_dir'])
+    assert problems == ['mnaas_backup_customers.ACME.edge2_backup_dir is missing; this node needs it']
+
+
+@pytest.mark.parametrize('first, second', [('/backup1/shared', '/backup1/shared'), ('/backup1/shared/', '/backup1//shared')])
+def test_two_customers_sharing_a_backup_dir(first, second):
+    conf = customers(ACME={'backup_dir': first}, GLOBEX={'match': 'GLX_*', 'backup_dir': second})
+    problems = check(settings(customers=conf), KNOWN, KNOWN, ['backup_dir'])
+    assert len(problems) == 1
+    assert 'mnaas_backup_customers.GLOBEX.backup_dir' in problems[0]
+    assert 'ACME' in problems[0]
+    assert '/backup1/shared' in problems[0]
+
+
+def test_primary_and_secondary_dirs_may_be_equal_paths():
+    """Each node has its own storage: the same path as backup_dir and edge2_backup_dir is fine."""
+    conf = customers(ACME={'backup_dir': '/backup/ACME', 'edge2_backup_dir': '/backup/ACME'})
+    assert check(settings(customers=conf), KNOWN, KNOWN, ['backup_dir', 'edge2_backup_dir']) == []
+
+
+@pytest.mark.parametrize('key, value', [('max_files', -1), ('min_age', 'soon'), ('max_files', True), ('min_age', 1.5)])
+def test_numbers(key, value):
+    problems = check(settings(**{key: value}), KNOWN, KNOWN, ['backup_dir'])
+    assert problems == ['mnaas_backup_%s must be a whole number >= 0, got %r' % (key, value)]
+
+
+@pytest.mark.parametrize('value', [0, -2, 'four'])
+def test_workers(value):
+    assert check(settings(workers=value), KNOWN, KNOWN, ['backup_dir']) == [
+        'mnaas_backup_workers must be a whole number >= 1, got %r' % (value,)]
+
+
+def test_bad_rules_reported():
+    problems = check(settings(domains={'traffic': 'in/*.csv'}), KNOWN, KNOWN, ['backup_dir'])
+    assert len(problems) == 1
+    assert 'domains.traffic' in problems[0]
+
+
+def test_empty_customers_reported():
+    problems = check(settings(customers={}), KNOWN, KNOWN, ['backup_dir'])
+    assert len(problems) == 1
+    assert 'customers' in problems[0]
+
+
+def test_all_problems_reported_together():
+    bad = settings(
+        source_dir='in',
+        lock_file='job.sem',
+        max_files=-5,
+        workers=0,
+        customers={
+            'ACME': {'backup_dir': '/backup1/shared', 'edge2_backup_dir': 'b2'},
+            'GLOBEX': {'match': 'GLX_*', 'backup_dir': '/backup1/shared', 'edge2': '/x'},
+            'HOOLI': {},
+        },
+    )
+    problems = check(bad, KNOWN, KNOWN + ['mnaas_backup_min_ag'], ['backup_dir', 'edge2_backup_dir'])
+    expected_parts = [
+        'unknown variable mnaas_backup_min_ag',
+        'mnaas_backup_source_dir',
+        'mnaas_backup_lock_file',
+        'mnaas_backup_max_files',
+        'mnaas_backup_workers',
+        'mnaas_backup_customers.ACME.edge2_backup_dir must be an absolute path',
+        'mnaas_backup_customers.GLOBEX: unknown key edge2',
+        'mnaas_backup_customers.GLOBEX.backup_dir',
+        'mnaas_backup_customers.GLOBEX.edge2_backup_dir is missing',
+        'mnaas_backup_customers.HOOLI.backup_dir is missing',
+        'mnaas_backup_customers.HOOLI.edge2_backup_dir is missing',
+    ]
+    assert len(problems) == len(expected_parts), problems
+    for part in expected_parts:
+        assert [p for p in problems if part in p], part

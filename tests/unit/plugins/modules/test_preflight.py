@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+from ansible_collections.mnaas.backup.plugins.modules import preflight
+
+KNOWN = ['mnaas_backup_source_dir', 'mnaas_backup_domains', 'mnaas_backup_customers', 'mnaas_backup_max_files']
+SETTINGS = {
+    'source_dir': '/data/in',
+    'domains': {'traffic': '*_Traffic_*.csv'},
+    'customers': {'ACME': {'backup_dir': '/backup1/ACME'}},
+    'max_files': 10,
+}
+
+
+def test_good_configuration(run_module):
+    result = run_module(preflight, {'settings': SETTINGS, 'known_variables': KNOWN, 'set_variables': KNOWN})
+    assert result['changed'] is False
+    assert result['problems'] == []
+    assert 'failed' not in result
+
+
+def test_check_mode_same_answer(run_module):
+    result = run_module(preflight, {'settings': SETTINGS, 'known_variables': KNOWN, 'set_variables': KNOWN}, check_mode=True)
+    assert (result['changed'], result['problems']) == (False, [])
+
+
+def test_needed_dirs_default_is_backup_dir(run_module):
+    result = run_module(preflight, {'settings': dict(SETTINGS, customers={'ACME': {'edge2_backup_dir': '/b2/ACME'}})})
+    assert result['failed'] is True
+    assert result['problems'] == ['mnaas_backup_customers.ACME.backup_dir is missing; this node needs it']
+
+
+def test_secondary_needs_both(run_module):
+    result = run_module(preflight, {'settings': SETTINGS, 'needed_dirs': ['backup_dir', 'edge2_backup_dir']})
+    assert result['problems'] == ['mnaas_backup_customers.ACME.edge2_backup_dir is missing; this node needs it']
+
+
+def test_every_problem_reported(run_module):
+    settings = dict(SETTINGS, source_dir='in', customers={'ACME': {'backup_dir': '/b', 'bakup_dir': '/c'}})
+    result = run_module(preflight, {'settings': settings, 'known_variables': KNOWN, 'set_variables': KNOWN + ['mnaas_backup_max_file']})
+    assert result['failed'] is True
+    assert len(result['problems']) == 3
+    assert result['msg'].startswith('the configuration has 3 problem(s): ')
+    for problem in result['problems']:
+        assert problem in result['msg']
+    assert any('did you mean mnaas_backup_max_files?' in p for p in result['problems'])
+    assert any('did you mean backup_dir?' in p for p in result['problems'])
+    assert any("'in'" in p for p in result['problems'])
