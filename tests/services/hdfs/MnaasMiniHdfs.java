@@ -1,0 +1,40 @@
+// Fallback launcher, used by start.sh only when hadoop-client-minicluster lacks
+// org.apache.hadoop.test.MiniDFSClusterManager. Same contract: NameNode + DataNode in this JVM,
+// RPC on 127.0.0.1:8020, HTTP (WebHDFS) on 9870, the configuration written to a marker file once
+// the DataNode registered, then block until SIGTERM.
+//
+// Usage: java -cp CONF:LIB/*:CLASSES MnaasMiniHdfs BASE_DIR MARKER_FILE
+
+import java.io.File;
+import java.io.FileOutputStream;
+import java.io.OutputStream;
+import java.util.concurrent.CountDownLatch;
+
+import org.apache.hadoop.hdfs.HdfsConfiguration;
+import org.apache.hadoop.hdfs.MiniDFSCluster;
+
+public final class MnaasMiniHdfs {
+  private MnaasMiniHdfs() {
+  }
+
+  public static void main(String[] args) throws Exception {
+    final HdfsConfiguration conf = new HdfsConfiguration();
+    final MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, new File(args[0]))
+        .nameNodePort(8020).nameNodeHttpPort(9870).numDataNodes(1).format(true).build();
+    cluster.waitActive();
+    final File marker = new File(args[1]);
+    final File tmp = new File(args[1] + ".tmp");
+    try (OutputStream out = new FileOutputStream(tmp)) {
+      cluster.getConfiguration(0).writeXml(out);
+    }
+    if (!tmp.renameTo(marker)) {
+      throw new IllegalStateException("cannot write " + marker);
+    }
+    final CountDownLatch stop = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      cluster.shutdown();
+      stop.countDown();
+    }));
+    stop.await();
+  }
+}

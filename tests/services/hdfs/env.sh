@@ -1,0 +1,93 @@
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the variables are used by the scripts that source this file.)
+# Settings shared by start.sh, stop.sh and fsshell.sh (sourced, not run).
+#
+#   MNAAS_HDFS_LIB   where the Hadoop jars are cached   (default ~/.cache/mnaas-backup/hdfs-lib)
+#   MNAAS_HDFS_BASE  the running cluster's directory     (default /tmp/mnaas-hdfs)
+#
+# The cluster listens on 127.0.0.1 only: RPC 8020 (FsShell), HTTP 9870 (WebHDFS).
+
+HDFS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HDFS_LIB=${MNAAS_HDFS_LIB:-$HOME/.cache/mnaas-backup/hdfs-lib}
+HDFS_BASE=${MNAAS_HDFS_BASE:-/tmp/mnaas-hdfs}
+HDFS_PID_FILE=$HDFS_BASE/hdfs.pid
+HDFS_LOG=$HDFS_BASE/hdfs.log
+HDFS_READY_FILE=$HDFS_BASE/cluster-conf.xml
+HDFS_RPC_PORT=8020
+HDFS_HTTP_PORT=9870
+HDFS_URL=http://127.0.0.1:$HDFS_HTTP_PORT
+HDFS_MAIN=org.apache.hadoop.test.MiniDFSClusterManager
+HDFS_FALLBACK_MAIN=MnaasMiniHdfs
+
+# The --add-opens that later Hadoop releases pass on Java 17 (Hadoop 3.4.1 predates them).
+HDFS_JAVA_OPTS=(
+  -XX:+IgnoreUnrecognizedVMOptions -Djava.net.preferIPv4Stack=true
+  --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.lang=ALL-UNNAMED
+  --add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.math=ALL-UNNAMED
+  --add-opens=java.base/java.net=ALL-UNNAMED --add-opens=java.base/java.text=ALL-UNNAMED
+  --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED
+  --add-opens=java.base/java.util.zip=ALL-UNNAMED --add-opens=java.base/sun.security.util=ALL-UNNAMED
+  --add-opens=java.base/sun.security.x509=ALL-UNNAMED
+)
+
+# Refuse base directories whose removal would hurt.
+hdfs_check_base() {
+  case "$HDFS_BASE" in
+    '' | / | /tmp | /tmp/ | "$HOME" | "$HOME"/)
+      echo "MNAAS_HDFS_BASE=$HDFS_BASE is not a directory this script may own and remove" >&2
+      exit 2
+      ;;
+  esac
+}
+
+# The pid of our running cluster JVM, or nothing (a stale or foreign pid file yields nothing).
+hdfs_our_pid() {
+  local pid
+  [ -f "$HDFS_PID_FILE" ] || return 0
+  pid=$(cat "$HDFS_PID_FILE" 2>/dev/null || true)
+  case "$pid" in '' | *[!0-9]*) return 0 ;; esac
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "$HDFS_MAIN|$HDFS_FALLBACK_MAIN"; then
+    echo "$pid"
+  fi
+}
+
+# Write core-site.xml, hdfs-site.xml and log4j.properties into directory $1; $2 is the log level.
+hdfs_write_conf() {
+  local dir=$1 level=$2
+  mkdir -p "$dir"
+  cat >"$dir/core-site.xml" <<EOF
+<?xml version="1.0"?>
+<configuration>
+  <property><name>fs.defaultFS</name><value>hdfs://127.0.0.1:$HDFS_RPC_PORT</value></property>
+  <property><name>hadoop.security.authentication</name><value>simple</value></property>
+  <property><name>hadoop.proxyuser.root.hosts</name><value>*</value></property>
+  <property><name>hadoop.proxyuser.root.groups</name><value>*</value></property>
+</configuration>
+EOF
+  cat >"$dir/hdfs-site.xml" <<EOF
+<?xml version="1.0"?>
+<configuration>
+  <property><name>dfs.replication</name><value>1</value></property>
+  <property><name>dfs.permissions.enabled</name><value>true</value></property>
+  <property><name>dfs.namenode.resource.du.reserved</name><value>0</value></property>
+  <property><name>dfs.namenode.fs-limits.min-block-size</name><value>0</value></property>
+  <!-- Closing a file polls the NameNode until the DataNode has reported the last block, sleeping
+       400 ms first by default (in FsShell, and in the DataNode's own client behind WebHDFS): most
+       small files then cost 0.4 s here. Poll from 10 ms, with retries for about 10 s in all. -->
+  <property><name>dfs.client.block.write.locateFollowingBlock.initial.delay.ms</name><value>10</value></property>
+  <property><name>dfs.client.block.write.locateFollowingBlock.retries</name><value>10</value></property>
+</configuration>
+EOF
+  cat >"$dir/log4j.properties" <<EOF
+log4j.rootLogger=$level, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
+log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
+log4j.logger.BlockStateChange=WARN
+log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
+log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode.clienttrace=WARN
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=WARN
+EOF
+}

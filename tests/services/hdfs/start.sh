@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Start a real single-node HDFS for the tests: NameNode + DataNode of Hadoop 3.4.1 in one JVM
+# (MiniDFSCluster, jars from Maven Central), on 127.0.0.1: RPC 8020, WebHDFS 9870.
+#
+# Idempotent: when our cluster already runs it only waits for it to be ready. Refuses to start
+# when something else answers on port 9870. Fails fast, with the log's tail, when the JVM dies or
+# is not ready within MNAAS_HDFS_TIMEOUT seconds (180). See README.md beside this file.
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=env.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/env.sh"
+
+TIMEOUT=${MNAAS_HDFS_TIMEOUT:-180}
+
+log() { echo "hdfs: $*" >&2; }
+
+die() {
+  log "$*"
+  if [ -f "$HDFS_LOG" ]; then
+    log "last lines of $HDFS_LOG:"
+    tail -n 40 "$HDFS_LOG" >&2
+  fi
+  exit 1
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 is needed ($2) and is not on PATH"
+}
+
+http_answers() {
+  curl -fs -o /dev/null --max-time 5 "$HDFS_URL/webhdfs/v1/?op=LISTSTATUS&user.name=root"
+}
+
+port_answers() {
+  curl -s -o /dev/null --max-time 5 "$HDFS_URL/"
+}
+
+# 1. The jars, downloaded once into the cache.
+fetch_jars() {
+  if [ -f "$HDFS_LIB/hadoop-client-minicluster-3.4.1.jar" ] && [ -f "$HDFS_LIB/.complete" ]; then
+    return 0
+  fi
+  need mvn "to download the Hadoop jars from Maven Central"
+  log "downloading the Hadoop 3.4.1 jars into $HDFS_LIB (about 100 MB, once)"
+  mkdir -p "$HDFS_LIB"
+  mvn -B -q -Dstyle.color=never -f "$HDFS_HERE/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$HDFS_LIB" >&2 || die "mvn could not download the jars (see above)"
+  touch "$HDFS_LIB/.complete"
+}
+
+jar_lists() {
+  local jar=$1 entry=$2
+  if command -v unzip >/dev/null 2>&1; then
+    unzip -l "$jar" "$entry" >/dev/null 2>&1
+  else
+    jar tf "$jar" | grep -qxF "$entry"
+  fi
+}
+
+# 2. The launcher: Hadoop's MiniDFSClusterManager, or our own tiny main when the jar lacks it.
+choose_main() {
+  if [ "${MNAAS_HDFS_LAUNCHER:-}" != fallback ] &&
+    jar_lists "$HDFS_LIB/hadoop-client-minicluster-3.4.1.jar" 'org/apache/hadoop/test/MiniDFSClusterManager.class'; then
+    MAIN=$HDFS_MAIN
+    return 0
+  fi
+  log "using the fallback launcher (MiniDFSClusterManager missing from the jar, or MNAAS_HDFS_LAUNCHER=fallback)"
+  MAIN=$HDFS_FALLBACK_MAIN
+  local classes=$HDFS_LIB/fallback-classes
+  if [ ! -f "$classes/$HDFS_FALLBACK_MAIN.class" ]; then
+    need javac "to compile the fallback launcher"
+    mkdir -p "$classes"
+    javac -d "$classes" -cp "$HDFS_LIB/*" "$HDFS_HERE/$HDFS_FALLBACK_MAIN.java" || die "cannot compile the fallback launcher"
+  fi
+}
+
+# 3. Start the JVM.
+launch() {
+  local conf=$HDFS_BASE/conf
+  rm -rf "$HDFS_BASE"
+  mkdir -p "$HDFS_BASE"
+  hdfs_write_conf "$conf" INFO
+  local -a cmd=(java -Xmx1g "${HDFS_JAVA_OPTS[@]}" -Dtest.build.data="$HDFS_BASE/test-data")
+  if [ "$MAIN" = "$HDFS_MAIN" ]; then
+    cmd+=(-cp "$conf:$HDFS_LIB/*" "$MAIN" -format -datanodes 1 -nnport "$HDFS_RPC_PORT" -httpport "$HDFS_HTTP_PORT"
+      -writeConfig "$HDFS_READY_FILE" -D hdfs.minidfs.basedir="$HDFS_BASE/dfs" -D hadoop.tmp.dir="$HDFS_BASE/tmp")
+  else
+    cmd+=(-Dhadoop.tmp.dir="$HDFS_BASE/tmp" -cp "$conf:$HDFS_LIB/*:$HDFS_LIB/fallback-classes" "$MAIN" "$HDFS_BASE/dfs" "$HDFS_READY_FILE")
+  fi
+  nohup "${cmd[@]}" >"$HDFS_LOG" 2>&1 </dev/null &
+  echo $! >"$HDFS_PID_FILE"
+  log "started pid $! ($MAIN), base $HDFS_BASE, log $HDFS_LOG"
+}
+
+# 4. Ready when the configuration was written (the DataNode registered) and WebHDFS lists /.
+wait_ready() {
+  local pid=$1 start=$SECONDS
+  while :; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      die "the HDFS JVM (pid $pid) died while starting"
+    fi
+    if [ -f "$HDFS_READY_FILE" ] && http_answers; then
+      log "ready after $((SECONDS - start)) s: $HDFS_URL (WebHDFS), hdfs://127.0.0.1:$HDFS_RPC_PORT"
+      return 0
+    fi
+    if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
+      die "not ready after $TIMEOUT s (pid $pid still running; stop it with stop.sh)"
+    fi
+    sleep 1
+  done
+}
+
+main() {
+  hdfs_check_base
+  need java "to run the NameNode and DataNode"
+  need curl "to check WebHDFS answers"
+  local pid
+  pid=$(hdfs_our_pid)
+  if [ -n "$pid" ]; then
+    log "already running (pid $pid)"
+    wait_ready "$pid"
+    return 0
+  fi
+  if port_answers; then
+    die "something that is not our cluster already answers on $HDFS_URL; stop it first"
+  fi
+  fetch_jars
+  choose_main
+  launch
+  wait_ready "$(cat "$HDFS_PID_FILE")"
+}
+
+main "$@"
