@@ -42,7 +42,7 @@ APT_PACKAGES ?= rsync openssh-client openssh-server shellcheck
 
 REQUIREMENTS := requirements.txt tests/requirements.txt
 
-.PHONY: test venv apt-deps collection install sanity lint units integration demo bench clean
+.PHONY: test venv apt-deps collection install sanity lint units integration services-up services-down demo bench clean
 
 test: venv apt-deps install
 	$(MAKE) --no-print-directory sanity
@@ -147,13 +147,29 @@ units: venv collection
 	[ $$rc -ne 5 ] || echo "units: FAILED - no unit tests collected" >&2
 	exit $$rc
 
-# Integration tests (pytest files) drive ansible-playbook against real sshd/HDFS/HiveServer2;
-# they use the collection installed by `make install` through ANSIBLE_COLLECTIONS_PATH.
-integration: venv install
+# Integration tests (pytest files) drive ansible-playbook and the locations against real services:
+# two sshd edge nodes, HDFS (NameNode + DataNode) and a HiveServer2-protocol server, all on loopback.
+# They are started once here (each script is idempotent and fails loudly when its service does not
+# come up) and always stopped afterwards, whatever the tests did. The fixtures see *_STARTED=1 and
+# leave the services alone; they never skip a test.
+SERVICES := edge_nodes hdfs hiveserver2
+integration: venv install apt-deps
 	rc=0
-	$(VPY) -m pytest tests/integration -x -v || rc=$$?
+	trap 'for s in $(SERVICES); do bash tests/services/$$s/stop.sh || true; done' EXIT
+	for s in $(SERVICES); do
+	  echo "integration: starting $$s"
+	  MNAAS_PYTHON=$(VPY) bash tests/services/$$s/start.sh
+	done
+	MNAAS_EDGES_STARTED=1 MNAAS_HDFS_STARTED=1 MNAAS_HS2_STARTED=1 \
+	  $(VPY) -m pytest tests/integration -v -p no:cacheprovider || rc=$$?
 	[ $$rc -ne 5 ] || echo "integration: FAILED - no integration tests collected" >&2
 	exit $$rc
+
+services-up: venv apt-deps
+	for s in $(SERVICES); do MNAAS_PYTHON=$(VPY) bash tests/services/$$s/start.sh; done
+
+services-down:
+	for s in $(SERVICES); do bash tests/services/$$s/stop.sh || true; done
 
 # ---------------------------------------------------------------------------------------------
 # Demo, benchmarks, cleanup

@@ -6,17 +6,7 @@
 from __future__ import annotations
 
 
-class ModuleDocFragment:
-
-    # The suboptions of a location option (plugins/module_utils/_locations/factory.py LOCATION_SPEC).
-    DOCUMENTATION = r'''
-options: {}
-notes:
-  - A location option says where files are read or written. V(local) is the machine the module runs on;
-    V(sftp) reads and writes over SFTP (paramiko); V(webhdfs) talks to HDFS over WebHDFS (HdfsCLI).
-'''
-
-    SUBOPTIONS = r'''
+_SUBOPTIONS = r'''
 type:
   description: V(local), V(sftp) or V(webhdfs).
   type: str
@@ -51,14 +41,16 @@ host_key_policy:
   choices: [reject, accept_new]
   default: reject
 urls:
-  description: For V(webhdfs), the NameNode HTTP(S) URLs, tried in order (HA); for example V(http://nn1.example:9870).
+  description:
+    - For V(webhdfs), the NameNode URLs V(http(s\)://host:port), tried in order (HA); for example V(http://nn1.example:9870).
+    - The NameNode that answered is tried first from then on; one in standby or unreachable moves to the next.
   type: list
   elements: str
 hdfs_user:
-  description: For V(webhdfs) with O(auth=simple), the HDFS user (C(user.name)).
+  description: For V(webhdfs) with O(auth=simple), the HDFS user (C(user.name)); the user running the module when not given. Refused with O(auth=kerberos).
   type: str
 auth:
-  description: For V(webhdfs), V(simple) or V(kerberos) (SPNEGO with the ticket cache of the user running the module).
+  description: For V(webhdfs), V(simple) or V(kerberos) (SPNEGO with the ticket cache of the user running the module; needs the C(requests-kerberos) package).
   type: str
   choices: [simple, kerberos]
   default: simple
@@ -70,14 +62,31 @@ verify:
   type: bool
   default: true
 ca_cert:
-  description: For V(webhdfs) over HTTPS, the CA bundle to verify the server's certificate with.
+  description: For V(webhdfs) over HTTPS, the CA bundle to verify the server's certificate with. Refused with O(verify=false).
   type: path
 timeout:
   description: Seconds to wait for a connection or an answer.
   type: float
   default: 30.0
 retries:
-  description: Attempts after a transient error (connection dropped, NameNode in standby), with backoff.
+  description: Rounds of attempts after a transient error (connection dropped, NameNode in standby), with backoff from 0.5 s doubling up to 8 s.
   type: int
   default: 3
 '''
+
+
+def _option(name: str, description: str) -> str:
+    """One location option with the suboptions below, as doc YAML."""
+    indented = ''.join('      ' + line + '\n' if line else '\n' for line in _SUBOPTIONS.strip('\n').split('\n'))
+    return '  %s:\n    description:\n      - %s\n    type: dict\n    suboptions:\n%s' % (name, description, indented)
+
+
+class ModuleDocFragment:
+
+    # backup_copy: where the sources are read and where the copies are written.
+    DOCUMENTATION = 'options:\n' + _option(
+        'src_location', 'Where the O(transfers[].src) directories are: this machine by default, or over SFTP or WebHDFS.') + _option(
+        'dest_location', 'Where the O(transfers[].dest) directories are: this machine by default, or over SFTP or WebHDFS.')
+
+    # status_flag and other single-file writers.
+    FILE = 'options:\n' + _option('location', 'Where O(path) is: this machine by default, or over SFTP or WebHDFS.')

@@ -26,6 +26,7 @@ description:
 author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
+  - mnaas.backup.location
 attributes:
   check_mode:
     support: full
@@ -45,12 +46,12 @@ options:
     required: true
     suboptions:
       src:
-        description: Source directory, absolute.
-        type: path
+        description: Source directory, absolute, in O(src_location).
+        type: str
         required: true
       dest:
-        description: Destination directory, absolute; created when missing. Each O(transfers[].dest) must be different.
-        type: path
+        description: Destination directory, absolute, in O(dest_location); created when missing. Each O(transfers[].dest) must be different.
+        type: str
         required: true
       files:
         description:
@@ -73,11 +74,11 @@ options:
   ledger:
     description:
       - A ledger of processed files (the CSV M(mnaas.backup.manifest) writes with O(mnaas.backup.manifest#module:mode=merge)),
-        read where the sources are. Each transfer with a O(transfers[].customer) also copies the files the ledger lists
+        read in O(src_location). Each transfer with a O(transfers[].customer) also copies the files the ledger lists
         for that customer, and each copy must match the size, modification time and SHA-256 recorded there.
       - This is how the secondary edge node copies only what the primary backed up and verified, never a file the
         primary left in conflict. A missing ledger lists nothing (with a warning).
-    type: path
+    type: str
   compare:
     description:
       - V(size_mtime) treats a destination with the same size and modification time as done.
@@ -169,25 +170,30 @@ removed_temps:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mnaas.backup.plugins.module_utils import _copy, _manifest
-from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation, read_file
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import read_small
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.factory import LOCATION_SPEC, open_location
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 
 
 def logic(module: AnsibleModule) -> dict:
     params = module.params
     transfers = _copy.parse_transfers(params['transfers'])
-    if params['ledger']:
-        data = read_file(params['ledger'])
-        if data is None:
-            module.warn('ledger %s does not exist: nothing recorded to copy from it' % params['ledger'])
-        transfers = _copy.add_ledger(transfers, _manifest.parse(data, params['ledger']))
     opts = _copy.Options(params['compare'], params['on_conflict'], params['workers'], params['fsync'])
-    src_loc = dest_loc = LocalLocation()
-    plan = _copy.plan(transfers, src_loc, dest_loc, opts, module.check_mode)
-    if module.check_mode:
-        outcomes = _copy.planned_outcomes(plan)
-    else:
-        outcomes = _copy.execute(plan, src_loc, dest_loc, opts)
+    src_loc = open_location(params['src_location'], 'src_location')
+    try:
+        dest_loc = open_location(params['dest_location'], 'dest_location')
+        try:
+            if params['ledger']:
+                data = read_small(src_loc, params['ledger'])
+                if data is None:
+                    module.warn('ledger %s does not exist: nothing recorded to copy from it' % src_loc.describe(params['ledger']))
+                transfers = _copy.add_ledger(transfers, _manifest.parse(data, params['ledger']))
+            plan = _copy.plan(transfers, src_loc, dest_loc, opts, module.check_mode)
+            outcomes = _copy.planned_outcomes(plan) if module.check_mode else _copy.execute(plan, src_loc, dest_loc, opts)
+        finally:
+            dest_loc.close()
+    finally:
+        src_loc.close()
     summary = _copy.summarize(outcomes)
     result = {
         'changed': bool(summary['copied'] or summary['would_copy'] or plan.temps),
@@ -212,13 +218,15 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             'transfers': {'type': 'list', 'elements': 'dict', 'required': True, 'options': {
-                'src': {'type': 'path', 'required': True},
-                'dest': {'type': 'path', 'required': True},
+                'src': {'type': 'str', 'required': True},
+                'dest': {'type': 'str', 'required': True},
                 'files': {'type': 'list', 'elements': 'raw', 'default': []},
                 'sync': {'type': 'bool', 'default': False},
                 'customer': {'type': 'str'},
             }},
-            'ledger': {'type': 'path'},
+            'ledger': {'type': 'str'},
+            'src_location': {'type': 'dict', 'options': LOCATION_SPEC},
+            'dest_location': {'type': 'dict', 'options': LOCATION_SPEC},
             'compare': {'type': 'str', 'choices': ['size_mtime', 'checksum'], 'default': 'size_mtime'},
             'on_conflict': {'type': 'str', 'choices': ['fail', 'skip', 'overwrite'], 'default': 'fail'},
             'workers': {'type': 'int', 'default': 4},

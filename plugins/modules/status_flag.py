@@ -12,11 +12,12 @@ short_description: Write the SUCCESS or FAIL flag that downstream jobs poll
 version_added: 0.1.0
 description:
   - Writes the process status file of the nightly job atomically (temporary file, flush, rename), so a
-    downstream job never reads a half-written flag.
+    downstream job never reads a half-written flag; locally or in HDFS (O(location)), where the legacy job kept it.
   - Nothing is written, and C(changed) is false, when the file already holds the same content.
 author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
+  - mnaas.backup.location.FILE
 attributes:
   check_mode:
     support: full
@@ -26,8 +27,8 @@ attributes:
     support: full
 options:
   path:
-    description: The flag file, absolute. Its directory must exist.
-    type: path
+    description: The flag file, absolute, in O(location). Its directory must exist.
+    type: str
     required: true
   status:
     description: The outcome to record.
@@ -47,6 +48,15 @@ EXAMPLES = r'''
   mnaas.backup.status_flag:
     path: /app/hadoop_users/MNAAS/MNAAS_Configuration_Files/MNAAS_backup_files_process_ProcessStatusFile
     status: SUCCESS
+
+- name: The same flag in HDFS
+  mnaas.backup.status_flag:
+    path: /user/MNAAS/flags/MNAAS_backup_files_process_ProcessStatusFile
+    status: FAIL
+    location:
+      type: webhdfs
+      urls: [http://nn1.example:9870, http://nn2.example:9870]
+      hdfs_user: mnaas
 '''
 
 RETURN = r'''
@@ -62,12 +72,14 @@ previous:
   sample: "FAIL\n"
 '''
 
-import os
+import posixpath
+import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
-from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import read_file, write_file_atomic
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import read_small, write_small
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.factory import LOCATION_SPEC, open_location
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute
 
@@ -75,13 +87,18 @@ from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_a
 def logic(module: AnsibleModule) -> dict:
     params = module.params
     path = check_absolute(params['path'], 'path')
-    if not module.check_mode and not os.path.isdir(os.path.dirname(path)):
-        raise ConfigError('path %r: directory %r does not exist' % (path, os.path.dirname(path)))
     wanted = params['content'].replace('{status}', params['status']).encode('utf-8')
-    before = read_file(path)
-    changed = before != wanted
-    if changed and not module.check_mode:
-        write_file_atomic(path, wanted)
+    location = open_location(params['location'], 'location')
+    try:
+        before = read_small(location, path)
+        changed = before != wanted
+        if changed and not module.check_mode:
+            parent = location.stat(posixpath.dirname(path))
+            if parent is None or parent.kind not in ('dir', 'link'):
+                raise ConfigError('path %r: directory %r does not exist' % (path, location.describe(posixpath.dirname(path))))
+            write_small(location, path, wanted, uuid.uuid4().hex[:12])
+    finally:
+        location.close()
     result = {'changed': changed, 'status': params['status'],
               'previous': before.decode('utf-8', 'replace') if before is not None else None}
     if module._diff:
@@ -93,7 +110,8 @@ def logic(module: AnsibleModule) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            'path': {'type': 'path', 'required': True},
+            'path': {'type': 'str', 'required': True},
+            'location': {'type': 'dict', 'options': LOCATION_SPEC},
             'status': {'type': 'str', 'choices': ['SUCCESS', 'FAIL'], 'required': True},
             'content': {'type': 'str', 'default': '{status}\n'},
         },

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import posixpath
+import time
 import typing as t
 
 TEMP_MARK = '.mnaas-tmp.'
@@ -108,3 +109,29 @@ class Location(abc.ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def read_small(location: Location, path: str) -> bytes | None:
+    """The bytes of a small file at ``path``, or ``None`` when there is none."""
+    if location.stat(path) is None:
+        return None
+    with location.open_read(path) as stream:
+        return stream.read()
+
+
+def write_small(location: Location, path: str, data: bytes, token: str) -> None:
+    """Replace the small file at ``path`` with ``data`` atomically: a hidden temp beside it, flushed, renamed over it."""
+    directory, name = posixpath.split(path)
+    tmp = posixpath.join(directory, temp_name(name, token))
+    try:
+        with location.open_write(tmp) as stream:
+            stream.write(data)
+        location.flush([tmp])
+        location.replace(tmp, path, time.time())
+    except BaseException:
+        try:
+            location.remove(tmp)
+        except (OSError, IOError):
+            pass
+        raise
+    location.flush_dirs([directory])
