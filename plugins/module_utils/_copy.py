@@ -218,7 +218,7 @@ class Staged(t.NamedTuple):
 
 
 # Files are staged, flushed together, then committed, in batches of this many files or bytes.
-BATCH_FILES = 512
+BATCH_FILES = 8192
 BATCH_BYTES = 1 << 30
 
 

@@ -14,10 +14,30 @@ import typing as t
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 
 
+LONG = 20  # lists longer than this are shown by their length in the echoed arguments
+
+
+def brief(value: t.Any) -> t.Any:
+    """Arguments as the result echoes them: long lists (thousands of files) shown by their length."""
+    if isinstance(value, dict):
+        return {key: brief(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return '<%d items>' % len(value) if len(value) > LONG else [brief(item) for item in value]
+    return value
+
+
 def run_module(module, logic: t.Callable[[t.Any], dict]) -> None:
-    """Call ``logic(module)`` and exit with its result; a ``BackupError`` becomes a failure with its details."""
+    """Call ``logic(module)`` and exit with its result; a ``BackupError`` becomes a failure with its details.
+
+    The result echoes the arguments briefly: echoing a list of 5,000 files back cost more than
+    copying them (measured in docs/performance.md). Secrets are still masked by exit_json.
+    """
+    invocation = {'module_args': brief(module.params)}
     try:
         result = logic(module)
     except BackupError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
+        details = dict(exc.details)
+        details.setdefault('invocation', invocation)
+        module.fail_json(msg=exc.msg, **details)
+    result.setdefault('invocation', invocation)
     module.exit_json(**result)

@@ -142,7 +142,7 @@ summary:
   type: dict
   sample: {copied: 12, would_copy: 0, skipped: 288, conflict: 0, failed: 0}
 files:
-  description: One entry per file, sorted by destination.
+  description: One entry per file copied (or to copy), in conflict or failed, sorted by destination; skipped files are counted in RV(summary) only.
   returned: always
   type: list
   elements: dict
@@ -172,6 +172,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mnaas.backup.plugins.module_utils import _copy, _manifest
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import read_small
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.factory import LOCATION_SPEC, open_location
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 
 
@@ -198,7 +199,8 @@ def logic(module: AnsibleModule) -> dict:
     result = {
         'changed': bool(summary['copied'] or summary['would_copy'] or plan.temps),
         'summary': summary,
-        'files': [o.as_dict() for o in outcomes],
+        # Skipped files are only counted: a no-op night over thousands of files returns a short result.
+        'files': [o.as_dict() for o in outcomes if o.status != 'skipped'],
         'removed_temps': plan.temps,
     }
     if module._diff:
@@ -209,7 +211,7 @@ def logic(module: AnsibleModule) -> dict:
                     % (len(conflicts), conflicts[0].action.dest_path))
     bad = [o for o in outcomes if o.status == 'failed' or (o.status == 'conflict' and params['on_conflict'] == 'fail')]
     if bad and params['fail_on_error']:
-        module.fail_json(msg='%d of %d file(s) not backed up: %s' % (len(bad), len(outcomes), '; '.join(
+        raise BackupError('%d of %d file(s) not backed up: %s' % (len(bad), len(outcomes), '; '.join(
             '%s: %s' % (o.action.dest_path, o.reason) for o in bad[:5])), **result)
     return result
 

@@ -164,6 +164,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation, read_file
 from ansible_collections.mnaas.backup.plugins.module_utils._manifest import done_index, parse
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 from ansible_collections.mnaas.backup.plugins.module_utils._selection import compile_rules, discover
 
@@ -182,7 +183,7 @@ def logic(module: AnsibleModule) -> dict:
         module.warn('%d file(s) match a domain but no customer and were not backed up: %s'
                     % (len(result['unassigned']), ', '.join(result['unassigned'][:10])))
     if result['errors'] and params['fail_on_error']:
-        module.fail_json(msg='%d file(s) could not be read: %s' % (len(result['errors']), '; '.join(
+        raise BackupError('%d file(s) could not be read: %s' % (len(result['errors']), '; '.join(
             '%s: %s' % (e['name'], e['msg']) for e in result['errors'][:5])), **result)
     return result
 

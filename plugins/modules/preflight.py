@@ -64,6 +64,7 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check
 
@@ -72,8 +73,7 @@ def logic(module: AnsibleModule) -> dict:
     params = module.params
     problems = check(params['settings'], params['known_variables'], params['set_variables'], params['needed_dirs'])
     if problems:
-        module.fail_json(msg='the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)),
-                         problems=problems)
+        raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)), problems=problems)
     return {'changed': False, 'problems': problems}
 
 

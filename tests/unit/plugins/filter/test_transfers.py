@@ -31,9 +31,12 @@ def test_registered():
 
 
 def test_src_dir_one_transfer_per_customer_with_files():
+    def brief(found):
+        return {key: found[key] for key in ('name', 'size', 'mtime', 'sha256')}
+
     assert transfers(CUSTOMERS, 'backup_dir', src_dir='/in', files=FILES) == [
-        {'customer': 'ACME', 'src': '/in', 'dest': '/backup1/ACME', 'files': [FILES[1], FILES[2]], 'sync': False},
-        {'customer': 'GLOBEX', 'src': '/in', 'dest': '/backup1/GLOBEX', 'files': [FILES[0]], 'sync': False},
+        {'customer': 'ACME', 'src': '/in', 'dest': '/backup1/ACME', 'files': [brief(FILES[1]), brief(FILES[2])], 'sync': False},
+        {'customer': 'GLOBEX', 'src': '/in', 'dest': '/backup1/GLOBEX', 'files': [brief(FILES[0])], 'sync': False},
     ]
 
 
