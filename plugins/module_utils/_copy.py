@@ -290,6 +290,12 @@ def _batches(actions: list[Action]) -> t.Iterator[list[Action]]:
         yield batch
 
 
+def _slices(items: list, workers: int) -> list[list]:
+    """A few slices per worker: one pool task per file cost more than copying a small file."""
+    size = max(1, min(64, -(-len(items) // (workers * 4))))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options) -> list[Outcome]:
     """Carry out a plan: clean old temps; per batch, write temps in parallel, flush them once, commit each."""
     for path in the_plan.temps:
@@ -306,17 +312,20 @@ def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options
     dests = sorted({a.transfer.dest for a in todo})
     for dest in dests:
         dest_loc.makedirs(dest)
-    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
+    workers = max(1, opts.workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in _batches(todo):
             staged = []
-            for result in pool.map(lambda a: _stage(a, src_loc, dest_loc, token), batch):
-                if isinstance(result, Staged):
-                    staged.append(result)
-                else:
-                    outcomes.append(result)
+            for results in pool.map(lambda part: [_stage(a, src_loc, dest_loc, token) for a in part], _slices(batch, workers)):
+                for result in results:
+                    if isinstance(result, Staged):
+                        staged.append(result)
+                    else:
+                        outcomes.append(result)
             if opts.fsync and staged:
                 dest_loc.flush([s.tmp for s in staged])
-            outcomes.extend(pool.map(lambda s: _commit(s, dest_loc), staged))
+            for results in pool.map(lambda part: [_commit(s, dest_loc) for s in part], _slices(staged, workers)):
+                outcomes.extend(results)
     if opts.fsync and dests:
         dest_loc.flush_dirs(dests)
     outcomes.sort(key=lambda o: (o.action.transfer.dest, o.action.name))
