@@ -33,11 +33,15 @@ def run_module(module, logic: t.Callable[[t.Any], dict]) -> None:
     copying them (measured in docs/performance.md). Secrets are still masked by exit_json.
     """
     invocation = {'module_args': brief(module.params)}
+    failure = None
     try:
         result = logic(module)
     except BackupError as exc:
-        details = dict(exc.details)
+        failure = exc
+    # fail_json outside the except block: inside it, ansible-core reports an expected failure as an exception.
+    if failure is not None:
+        details = dict(failure.details)
         details.setdefault('invocation', invocation)
-        module.fail_json(msg=exc.msg, **details)
+        module.fail_json(msg=failure.msg, **details)
     result.setdefault('invocation', invocation)
     module.exit_json(**result)

@@ -6,8 +6,8 @@
 """Private to mnaas.backup: not a public API, may change without notice.
 
 The warehouse interface: a ``Dialect`` writes the statements (each engine its own SQL, values
-always bound as parameters), an ``Engine`` runs them. ``reconcile`` is the engine-neutral logic
-of the rerun-safe record-count update.
+always bound as parameters), an ``Engine`` runs them. ``plan_update`` and ``verify`` are the
+engine-neutral logic of the rerun-safe record-count update.
 """
 
 from __future__ import annotations
@@ -27,10 +27,39 @@ BATCH = 200
 def check_identifier(value: object, key: str, qualified: bool = True) -> str:
     """A table name (``table`` or ``db.table`` when ``qualified``), letters, digits and ``_`` only."""
     parts = value.split('.') if isinstance(value, str) else [None]
-    if not parts or len(parts) > (2 if qualified else 1) or not all(isinstance(p, str) and _IDENT.match(p) for p in parts):
+    if not parts or len(parts) > (2 if qualified else 1) or not all(isinstance(p, str) and _IDENT.fullmatch(p) for p in parts):
         raise ConfigError('%s must be an SQL identifier%s (letters, digits, "_"), got %r'
                           % (key, ' optionally qualified as db.table' if qualified else '', value))
     return value
+
+
+# In a statement template: the table ({table}, or the legacy $dbname.<table>), or any other placeholder.
+_PLACEHOLDER = re.compile(r'\{table\}|\$(?:dbname|\{dbname\})\.([A-Za-z_][A-Za-z0-9_]*)|\$\{?[A-Za-z_]\w*\}?|\{[^{}]*\}')
+
+
+def render_template(template: str, table: str, key: str = 'refresh_statement') -> str:
+    """A one-statement template with its only placeholder, the table, filled in.
+
+    ``{table}`` and the legacy ``$dbname.<table>`` (also ``${dbname}.<table>``; ``<table>`` is the
+    table's name without its database) become ``table`` as given, qualified or not. Any other
+    placeholder, a ``$dbname.`` naming another table, or a second statement is an error naming the
+    template. A trailing ``;`` is dropped.
+    """
+    bare = table.rsplit('.', 1)[-1]
+
+    def fill(match: re.Match) -> str:
+        if match.group(0) == '{table}' or (match.group(1) or '').lower() == bare.lower():
+            return table
+        if match.group(1):
+            raise ConfigError('%s %r names the table %r; its only placeholder may be the final table %s (write {table} or $dbname.%s)'
+                              % (key, template, match.group(1), table, bare))
+        raise ConfigError('%s %r has the unknown placeholder %r; its only placeholder may be the final table %s '
+                          '(write {table} or $dbname.%s)' % (key, template, match.group(0), table, bare))
+
+    rendered = _PLACEHOLDER.sub(fill, template).strip().rstrip(';').rstrip()
+    if ';' in rendered:
+        raise ConfigError('%s %r must be a single statement (no ";" inside)' % (key, template))
+    return rendered
 
 
 class Statement(t.NamedTuple):
@@ -67,19 +96,25 @@ class Dialect:
         params = tuple(value for row in rows for value in row)
         return Statement('INSERT INTO %s (%s) VALUES %s' % (table, ', '.join(COLUMNS), ', '.join([one] * len(rows))), params)
 
+    def load(self, table: str, rows: list[tuple]) -> list[Statement]:
+        """Make ``table`` (the staging table) hold exactly ``rows``: emptied, then filled in batches."""
+        return [self.clear(table)] + [self.insert(table, rows[i:i + BATCH]) for i in range(0, len(rows), BATCH)]
+
     def merge(self, staging: str, final: str) -> list[Statement]:
         """Replace the final rows of the files in staging by the staging rows: rerun-safe."""
         cols = ', '.join(COLUMNS)
+        # The staging alias must not be the final table's name, or the condition would compare the staging rows with themselves.
+        alias = 'staged' if final.rsplit('.', 1)[-1].lower() == 's' else 's'
         return [
-            Statement('DELETE FROM %s WHERE EXISTS (SELECT 1 FROM %s s WHERE s.customer = %s.customer AND s.file_name = %s.file_name)'
-                      % (final, staging, final, final)),
+            Statement('DELETE FROM %s WHERE EXISTS (SELECT 1 FROM %s %s WHERE %s.customer = %s.customer AND %s.file_name = %s.file_name)'
+                      % (final, staging, alias, alias, final, alias, final)),
             Statement('INSERT INTO %s (%s) SELECT %s FROM %s' % (final, cols, cols, staging)),
         ]
 
     def refresh(self, final: str, template: str | None) -> list[Statement]:
-        if not template:
-            return []
-        return [Statement(template.replace('{table}', final))]
+        """The statements after the update: the template filled in (see ``render_template``); none without one."""
+        rendered = render_template(template, final) if template else ''
+        return [Statement(rendered)] if rendered else []
 
 
 class Engine(abc.ABC):
@@ -94,6 +129,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def run(self, statements: list[Statement]) -> None:
         """Run statements in order, atomically where the engine can."""
+
+    def has_table(self, table: str) -> bool:  # pylint: disable=unused-argument
+        """Whether ``table`` exists; engines whose queries of a missing table fail tell here (SQLite's reads do not fail)."""
+        return True
 
     def close(self) -> None:
         """Release the connection."""
@@ -110,6 +149,8 @@ def _meaning(row: tuple) -> tuple:
 def final_rows(engine: Engine, final: str, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[tuple]]:
     """The final table's rows of the files ``keys`` (customer, file name); a list, as a file may appear twice."""
     names = sorted({key[1] for key in keys})
+    if not names or not engine.has_table(final):
+        return {}
     index_c, index_f = COLUMNS.index('customer'), COLUMNS.index('file_name')
     found: dict[tuple[str, str], list[tuple]] = {}
     for i in range(0, len(names), BATCH):
@@ -142,8 +183,7 @@ def plan_update(engine: Engine | None, staging: str, final: str, rows: list[tupl
     if not rows or up_to_date == len(rows):
         return Plan([], 0, up_to_date)
     statements = [dialect.create(staging), dialect.create(final)] if create_tables else []
-    statements.append(dialect.clear(staging))
-    statements.extend(dialect.insert(staging, rows[i:i + BATCH]) for i in range(0, len(rows), BATCH))
+    statements.extend(dialect.load(staging, rows))
     statements.extend(dialect.merge(staging, final))
     statements.extend(dialect.refresh(final, refresh_template))
     return Plan(statements, len(rows) - up_to_date, up_to_date)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import urllib.parse
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._warehouse import Dialect, Engine, Statement
@@ -29,12 +30,16 @@ class SqliteEngine(Engine):
     def __init__(self, path: str, read_only: bool = False) -> None:
         self.path = path
         self.conn = None
-        if read_only:
-            if os.path.exists(path):
-                self.conn = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
-        else:
-            self.conn = sqlite3.connect(path, isolation_level=None)
-            self.conn.execute('PRAGMA busy_timeout = 30000')
+        try:
+            if read_only:
+                if os.path.exists(path):
+                    # A URI, for mode=ro: the path quoted, so that "#", "?" or "%" in it stay part of the file name.
+                    self.conn = sqlite3.connect('file:%s?mode=ro' % urllib.parse.quote(path), uri=True)
+            else:
+                self.conn = sqlite3.connect(path, isolation_level=None)
+                self.conn.execute('PRAGMA busy_timeout = 30000')
+        except sqlite3.Error as exc:
+            raise BackupError('cannot open the SQLite database %s: %s' % (path, exc)) from None
 
     def query(self, statement: Statement) -> list[tuple]:
         if self.conn is None:
