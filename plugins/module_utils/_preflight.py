@@ -15,6 +15,7 @@ import typing as t
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute
 from ansible_collections.mnaas.backup.plugins.module_utils._selection import compile_rules
+from ansible_collections.mnaas.backup.plugins.module_utils._warehouse import check_identifier
 
 CUSTOMER_KEYS = ('match', 'backup_dir', 'edge2_backup_dir')
 
@@ -47,9 +48,20 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
 
     for name in sorted(set(set_variables) - set(known_variables)):
         problems.append('unknown variable %s%s' % (name, _suggest(name, known_variables)))
-    for key in ('source_dir', 'state_dir', 'lock_file', 'ledger_file', 'manifest_file', 'flag_file', 'warehouse_database'):
+    for key in ('source_dir', 'state_dir', 'lock_file', 'ledger_file', 'manifest_file', 'flag_file'):
         if key in settings:
             attempt(check_absolute, settings[key], 'mnaas_backup_' + key)
+    engine = settings.get('warehouse_engine', 'sqlite')
+    if engine == 'sqlite':
+        if 'warehouse_database' in settings:
+            attempt(check_absolute, settings['warehouse_database'], 'mnaas_backup_warehouse_database')
+    else:
+        attempt(check_identifier, settings.get('warehouse_database'), 'mnaas_backup_warehouse_database', False)
+        if not settings.get('warehouse_host'):
+            problems.append('mnaas_backup_warehouse_host is required when mnaas_backup_warehouse_engine is %s' % engine)
+    for key in ('staging_table', 'final_table'):
+        if key in settings:
+            attempt(check_identifier, settings[key], 'mnaas_backup_' + key)
     attempt(compile_rules, settings.get('domains'), settings.get('customers'), 'mnaas_backup_')
     for key, least in (('max_files', 0), ('min_age', 0), ('header_lines', 0), ('lock_stale_after', 0), ('workers', 1)):
         if key in settings and _whole(settings[key]) < least:
