@@ -154,7 +154,7 @@ units: venv collection
 # They are started once here (each script is idempotent and fails loudly when its service does not
 # come up) and always stopped afterwards, whatever the tests did. The fixtures see *_STARTED=1 and
 # leave the services alone; they never skip a test.
-SERVICES := hdfs hiveserver2
+SERVICES := edge_nodes hdfs hiveserver2
 integration: venv install apt-deps
 	rc=0
 	trap 'for s in $(SERVICES); do bash tests/services/$$s/stop.sh || true; done' EXIT

@@ -312,6 +312,8 @@ def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options
     dests = sorted({a.transfer.dest for a in todo})
     for dest in dests:
         dest_loc.makedirs(dest)
+    if todo:
+        src_loc.prefetch([a.src_path for a in todo])
     workers = max(1, opts.workers)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in _batches(todo):

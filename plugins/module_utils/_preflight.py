@@ -10,6 +10,7 @@ Every check of a configuration before anything is written; all problems are coll
 from __future__ import annotations
 
 import difflib
+import os
 import typing as t
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
@@ -63,7 +64,7 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
         if key in settings:
             attempt(check_identifier, settings[key], 'mnaas_backup_' + key)
     attempt(compile_rules, settings.get('domains'), settings.get('customers'), 'mnaas_backup_')
-    for key, least in (('max_files', 0), ('min_age', 0), ('header_lines', 0), ('lock_stale_after', 0), ('workers', 1)):
+    for key, least in (('max_files', 0), ('min_age', 0), ('header_lines', 0), ('lock_stale_after', 0), ('workers', 1), ('min_free_mb', 0)):
         if key in settings and _whole(settings[key]) < least:
             problems.append('mnaas_backup_%s must be a whole number >= %d, got %r' % (key, least, settings[key]))
     customers = settings.get('customers')
@@ -90,4 +91,62 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
                     problems.append('%s %r is also the %s of customer %s; each customer needs its own directory'
                                     % (label, path, key, owners[(key, path)]))
                 owners[(key, path)] = name
+    return problems
+
+
+def _existing_ancestor(path: str) -> str:
+    """The nearest directory at or above ``path`` that exists."""
+    while not os.path.isdir(path) and path != '/':
+        path = os.path.dirname(path)
+    return path
+
+
+def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
+    """Problems of this node's filesystems: what must exist does, what the run creates can be created,
+    and every backup filesystem has at least ``min_free_mb`` MiB free. Paths that are not absolute
+    were reported by ``check`` and are left out here."""
+    problems: list[str] = []
+
+    def absolute(key: str) -> str | None:
+        value = settings.get(key)
+        return os.path.normpath(value) if isinstance(value, str) and value.startswith('/') else None
+
+    def creatable(path: str, label: str) -> None:
+        probe = path
+        while not os.path.lexists(probe) and probe != '/':
+            probe = os.path.dirname(probe)
+        if not os.path.isdir(probe):
+            problems.append('%s %r cannot be created: %r is not a directory' % (label, path, probe))
+        elif not os.access(probe, os.W_OK | os.X_OK):
+            problems.append('%s %r cannot be created or written: %r is not writable' % (label, path, probe))
+
+    source = absolute('source_dir')
+    if node_role == 'primary' and source and not os.path.isdir(source):
+        problems.append('mnaas_backup_source_dir %r does not exist or is not a directory' % source)
+    state_dir = absolute('state_dir')
+    if state_dir:
+        creatable(state_dir, 'mnaas_backup_state_dir')
+    files = ['lock_file', 'ledger_file']
+    if node_role == 'primary':
+        files.append('manifest_file')
+        if (settings.get('flag_location') or {}).get('type', 'local') == 'local':
+            files.append('flag_file')
+        if settings.get('warehouse_engine', 'sqlite') == 'sqlite':
+            files.append('warehouse_database')
+    for key in files:
+        path = absolute(key)
+        if path and os.path.dirname(path) != state_dir and not os.path.isdir(os.path.dirname(path)):
+            problems.append('mnaas_backup_%s %r: directory %r does not exist' % (key, path, os.path.dirname(path)))
+    write_key = 'backup_dir' if node_role == 'primary' else 'edge2_backup_dir'
+    customers = settings.get('customers') if isinstance(settings.get('customers'), dict) else {}
+    for name, conf in sorted(customers.items(), key=lambda item: str(item[0])):
+        path = (conf or {}).get(write_key) if isinstance(conf, dict) else None
+        if not isinstance(path, str) or not path.startswith('/'):
+            continue
+        label = 'mnaas_backup_customers.%s.%s' % (name, write_key)
+        creatable(os.path.normpath(path), label)
+        stats = os.statvfs(_existing_ancestor(path))
+        free_mb = stats.f_bavail * stats.f_frsize // (1024 * 1024)
+        if free_mb < min_free_mb:
+            problems.append('%s %r: only %d MiB free on its filesystem, below mnaas_backup_min_free_mb=%d' % (label, path, free_mb, min_free_mb))
     return problems

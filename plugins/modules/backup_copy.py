@@ -180,9 +180,9 @@ def logic(module: AnsibleModule) -> dict:
     params = module.params
     transfers = _copy.parse_transfers(params['transfers'])
     opts = _copy.Options(params['compare'], params['on_conflict'], params['workers'], params['fsync'])
-    src_loc = open_location(params['src_location'], 'src_location')
+    src_loc = open_location(params['src_location'], 'src_location', module.warn)
     try:
-        dest_loc = open_location(params['dest_location'], 'dest_location')
+        dest_loc = open_location(params['dest_location'], 'dest_location', module.warn)
         try:
             if params['ledger']:
                 data = read_small(src_loc, params['ledger'])

@@ -42,6 +42,18 @@ options:
     type: list
     elements: str
     default: [backup_dir]
+  node_role:
+    description:
+      - With a role, this node's filesystems are checked too; V(primary) or V(secondary).
+      - The landing directory exists (primary); the state directory and each backup directory this node
+        writes exist or can be created; the directories of the lock, ledger, manifest, flag and SQLite file
+        exist or are the state directory; each backup filesystem has at least O(min_free_mb) MiB free.
+    type: str
+    choices: [primary, secondary]
+  min_free_mb:
+    description: The least free space, in MiB, on the filesystem of each backup directory this node writes.
+    type: int
+    default: 256
 '''
 
 EXAMPLES = r'''
@@ -66,12 +78,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
-from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check
+from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node
 
 
 def logic(module: AnsibleModule) -> dict:
     params = module.params
     problems = check(params['settings'], params['known_variables'], params['set_variables'], params['needed_dirs'])
+    if params['node_role']:
+        problems.extend(check_node(params['settings'], params['node_role'], params['min_free_mb']))
     if problems:
         raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)), problems=problems)
     return {'changed': False, 'problems': problems}
@@ -84,6 +98,8 @@ def main() -> None:
             'known_variables': {'type': 'list', 'elements': 'str', 'default': []},
             'set_variables': {'type': 'list', 'elements': 'str', 'default': []},
             'needed_dirs': {'type': 'list', 'elements': 'str', 'default': ['backup_dir']},
+            'node_role': {'type': 'str', 'choices': ['primary', 'secondary']},
+            'min_free_mb': {'type': 'int', 'default': 256},
         },
         supports_check_mode=True,
     )

@@ -88,7 +88,7 @@ def logic(module: AnsibleModule) -> dict:
     params = module.params
     path = check_absolute(params['path'], 'path')
     wanted = params['content'].replace('{status}', params['status']).encode('utf-8')
-    location = open_location(params['location'], 'location')
+    location = open_location(params['location'], 'location', module.warn)
     try:
         before = read_small(location, path)
         changed = before != wanted

@@ -103,6 +103,9 @@ class Location(abc.ABC):
     def remove(self, path: str) -> None:
         """Remove the file at ``path``; absent is fine."""
 
+    def prefetch(self, paths: list[str]) -> None:
+        """A hint: the files ``open_read`` will be asked for next, in this order (a remote source may fetch ahead)."""
+
     def checksum(self, path: str) -> Checksum | None:
         """The checksum of the file at ``path`` computed where it is stored, or ``None``: read it to compare."""
         return None

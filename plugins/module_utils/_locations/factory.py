@@ -9,6 +9,8 @@ Builds a ``Location`` from a module's location option (documented in the ``locat
 
 from __future__ import annotations
 
+import typing as t
+
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import Location
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
@@ -38,15 +40,15 @@ LOCATION_SPEC = {
 }
 
 
-def open_location(options: dict | None, key: str = 'location') -> Location:
-    """The location the (validated) option describes; errors name ``key``."""
+def open_location(options: dict | None, key: str = 'location', warn: t.Callable[[str], None] | None = None) -> Location:
+    """The location the (validated) option describes; errors name ``key``; ``warn`` receives warnings (module.warn)."""
     options = options or {}
     kind = options.get('type') or 'local'
     if kind == 'local':
         return LocalLocation()
     if kind == 'sftp':
         from ansible_collections.mnaas.backup.plugins.module_utils._locations import sftp  # pylint: disable=import-outside-toplevel
-        return sftp.from_options(options, key)
+        return sftp.from_options(options, key, warn=warn)
     if kind == 'webhdfs':
         from ansible_collections.mnaas.backup.plugins.module_utils._locations import webhdfs  # pylint: disable=import-outside-toplevel
         return webhdfs.from_options(options, key)

@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check
+from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node
 
 KNOWN = ['mnaas_backup_source_dir', 'mnaas_backup_domains', 'mnaas_backup_customers', 'mnaas_backup_max_files',
          'mnaas_backup_min_age', 'mnaas_backup_workers', 'mnaas_backup_lock_file']
@@ -156,3 +156,58 @@ def test_all_problems_reported_together():
     assert len(problems) == len(expected_parts), problems
     for part in expected_parts:
         assert [p for p in problems if part in p], part
+
+
+# --- this node's filesystems ------------------------------------------------------------------------
+
+def node_settings(root, **overrides) -> dict:
+    (root / 'in').mkdir(exist_ok=True)
+    (root / 'out').mkdir(exist_ok=True)
+    settings = {
+        'source_dir': str(root / 'in'), 'state_dir': str(root / 'state'),
+        'lock_file': str(root / 'state' / 'x.sem'), 'ledger_file': str(root / 'state' / 'ledger.csv'),
+        'manifest_file': str(root / 'out' / 'manifest.csv'), 'flag_file': str(root / 'out' / 'flag'),
+        'warehouse_database': str(root / 'state' / 'w.sqlite'),
+        'customers': {'ACME': {'backup_dir': str(root / 'b1' / 'ACME'), 'edge2_backup_dir': str(root / 'b2' / 'ACME')}},
+    }
+    settings.update(overrides)
+    return settings
+
+
+def test_node_checks_pass_on_a_sound_node(tmp_path):
+    settings = node_settings(tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob('*'))
+    assert check_node(settings, 'primary', 1) == []
+    assert check_node(settings, 'secondary', 1) == []
+    assert sorted(p.name for p in tmp_path.rglob('*')) == before     # checks only: nothing created
+
+
+def test_node_missing_landing_dir(tmp_path):
+    problems = check_node(node_settings(tmp_path, source_dir=str(tmp_path / 'nope')), 'primary', 1)
+    assert problems == ["mnaas_backup_source_dir %r does not exist or is not a directory" % str(tmp_path / 'nope')]
+    assert check_node(node_settings(tmp_path, source_dir=str(tmp_path / 'nope')), 'secondary', 1) == []
+
+
+def test_node_manifest_directory_must_exist(tmp_path):
+    problems = check_node(node_settings(tmp_path, manifest_file=str(tmp_path / 'gone' / 'm.csv')), 'primary', 1)
+    assert len(problems) == 1 and 'mnaas_backup_manifest_file' in problems[0] and str(tmp_path / 'gone') in problems[0]
+
+
+def test_node_flag_in_hdfs_is_not_a_local_directory(tmp_path):
+    settings = node_settings(tmp_path, flag_file='/user/mnaas/flag', flag_location={'type': 'webhdfs'})
+    assert check_node(settings, 'primary', 1) == []
+
+
+def test_node_backup_dir_that_cannot_be_created(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    settings = node_settings(tmp_path)
+    settings['customers']['ACME']['backup_dir'] = str(tmp_path / 'file' / 'ACME')
+    problems = check_node(settings, 'primary', 1)
+    assert len(problems) == 1 and 'mnaas_backup_customers.ACME.backup_dir' in problems[0] and 'cannot be created' in problems[0]
+
+
+def test_node_free_space_threshold_names_the_directory(tmp_path):
+    problems = check_node(node_settings(tmp_path), 'primary', 1 << 40)
+    assert len(problems) == 1
+    assert 'mnaas_backup_customers.ACME.backup_dir' in problems[0] and 'mnaas_backup_min_free_mb=%d' % (1 << 40) in problems[0]
+    assert check_node(node_settings(tmp_path), 'secondary', 1 << 40)[0].startswith('mnaas_backup_customers.ACME.edge2_backup_dir')

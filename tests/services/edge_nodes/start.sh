@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Start the two test edge nodes: one Debian sshd each, in its own mount + UTS namespace, on
+# 127.0.0.11:2222 (edge1) and 127.0.0.12:2222 (edge2). Idempotent: a node already running is
+# left alone; keys and storage are kept across stop/start (stop.sh --purge removes them).
+#
+# Environment:
+#   MNAAS_EDGES_BASE          base directory (default /tmp/mnaas-edges)
+#   MNAAS_EDGES_PORT          sshd port on both addresses (default 2222)
+#   MNAAS_EDGES_STORAGE_SIZE  when set (e.g. 4G), each node's /srv/mnaas is a fresh loop-mounted
+#                             ext4 image of that size (benchmarks) instead of a plain directory
+#
+# Writes $BASE/env (KEY=VALUE lines, also printed) and $BASE/inventory.yml (Ansible inventory).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+base=${MNAAS_EDGES_BASE:-/tmp/mnaas-edges}
+port=${MNAAS_EDGES_PORT:-2222}
+storage_size=${MNAAS_EDGES_STORAGE_SIZE:-}
+nodes=(edge1 edge2)
+declare -A addr=([edge1]=127.0.0.11 [edge2]=127.0.0.12)
+
+die() {
+  echo "edge_nodes/start.sh: $*" >&2
+  exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (mount namespaces, sshd)"
+case $base in
+  /*) ;;
+  *) die "MNAAS_EDGES_BASE must be an absolute path, got '$base'" ;;
+esac
+
+# Debian packages: the sshd itself, and paramiko for /usr/bin/python3 on the nodes (the modules
+# run there with the system Python and pull from the other node over SFTP).
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+/usr/bin/python3 -c 'import paramiko' 2>/dev/null || missing+=(python3-paramiko)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "edge_nodes/start.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$base"
+chmod 0755 "$base"
+# One start or stop at a time on this base.
+exec 9>"$base/.lock"
+flock 9
+
+keys=$base/keys
+install -d -m 0700 "$keys"
+new_key() {  # new_key FILE COMMENT: an ed25519 key without passphrase, kept when it exists
+  [ -f "$1" ] || ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1"
+}
+new_key "$keys/operator" "mnaas-edges operator"
+
+known_line() {  # known_line NODE: the known_hosts line of a node's host key
+  printf '[%s]:%s %s\n' "${addr[$1]}" "$port" "$(cut -d' ' -f1,2 "$base/$1/ssh_host_ed25519_key.pub")"
+}
+
+for node in "${nodes[@]}"; do
+  dir=$base/$node
+  install -d -m 0755 "$dir" "$dir/log"
+  install -d -m 0700 "$dir/home" "$dir/home/.ssh"
+  new_key "$dir/ssh_host_ed25519_key" "mnaas-edges $node host key"
+  new_key "$dir/home/.ssh/id_ed25519" "mnaas-edges $node node key"
+  if [ -n "$storage_size" ]; then
+    if [ ! -f "$dir/storage.img" ]; then
+      truncate -s "$storage_size" "$dir/storage.img"
+      mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dir/storage.img"
+    fi
+  else
+    install -d -m 0755 "$dir/storage"
+  fi
+  cat >"$dir/sshd_config" <<CONF
+# Written by tests/services/edge_nodes/start.sh for test node $node.
+ListenAddress ${addr[$node]}:$port
+HostKey $dir/ssh_host_ed25519_key
+PidFile $dir/sshd.pid
+PermitRootLogin prohibit-password
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes yes
+UseDNS no
+MaxStartups 64:30:128
+MaxSessions 64
+X11Forwarding no
+AllowTcpForwarding no
+PrintMotd no
+Subsystem sftp /usr/lib/openssh/sftp-server
+CONF
+done
+
+# known_hosts from the host keys (no trust on first use), for the operator and for each node.
+{ for node in "${nodes[@]}"; do known_line "$node"; done; } >"$base/known_hosts"
+chmod 0644 "$base/known_hosts"
+for node in "${nodes[@]}"; do
+  ssh_dir=$base/$node/home/.ssh
+  install -m 0644 "$base/known_hosts" "$ssh_dir/known_hosts"
+  {
+    cat "$keys/operator.pub"
+    for other in "${nodes[@]}"; do cat "$base/$other/home/.ssh/id_ed25519.pub"; done
+  } >"$ssh_dir/authorized_keys"
+  chmod 0600 "$ssh_dir/authorized_keys"
+done
+
+running() {  # running NODE: its sshd is alive and is the one started for it
+  local pid_file=$base/$1/sshd.pid pid
+  [ -s "$pid_file" ] || return 1
+  pid=$(cat "$pid_file")
+  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-f $base/$1/sshd_config"
+}
+
+login() {  # login NODE: a real key-based login with strict host key checking
+  ssh -p "$port" -i "$keys/operator" -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=5 \
+    -o UserKnownHostsFile="$base/known_hosts" -o StrictHostKeyChecking=yes -o LogLevel=ERROR \
+    "root@${addr[$1]}" "test \"\$(hostname)\" = $1"
+}
+
+started=()
+declare -A launcher=()
+for node in "${nodes[@]}"; do
+  running "$node" && continue
+  # Leftovers of a node that died (its sessions, sftp-server processes) go first.
+  MNAAS_EDGES_LOCKED=1 MNAAS_EDGES_BASE=$base "$here/stop.sh" "$node" >/dev/null
+  : >"$base/$node/sshd.log"
+  # setsid -w: the launcher lives exactly as long as the node (sshd writes its own pid file).
+  setsid -w unshare --mount --uts --propagation private -- "$here/node-init.sh" "$base" "$node" \
+    </dev/null >>"$base/$node/sshd.log" 2>&1 &
+  launcher[$node]=$!
+  started+=("$node")
+done
+
+for node in "${started[@]}"; do
+  for _try in $(seq 100); do
+    if ! kill -0 "${launcher[$node]}" 2>/dev/null; then
+      cat "$base/$node/sshd.log" >&2
+      die "$node: sshd exited during start (log above, $base/$node/sshd.log)"
+    fi
+    if running "$node" && login "$node" 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  login "$node" || die "$node: no key-based login to ${addr[$node]}:$port (see $base/$node/sshd.log)"
+  readlink "/proc/$(cat "$base/$node/sshd.pid")/ns/mnt" >"$base/$node/mntns"
+done
+
+cat >"$base/env" <<ENV
+MNAAS_EDGES_BASE=$base
+MNAAS_EDGES_PORT=$port
+MNAAS_EDGES_USER=root
+MNAAS_EDGES_KEY=$keys/operator
+MNAAS_EDGES_KNOWN_HOSTS=$base/known_hosts
+MNAAS_EDGES_INVENTORY=$base/inventory.yml
+MNAAS_EDGE1_HOST=${addr[edge1]}
+MNAAS_EDGE2_HOST=${addr[edge2]}
+MNAAS_EDGE1_PID=$(cat "$base/edge1/sshd.pid")
+MNAAS_EDGE2_PID=$(cat "$base/edge2/sshd.pid")
+MNAAS_EDGES_STORAGE=/srv/mnaas
+MNAAS_EDGES_NODE_KEY=/root/.ssh/id_ed25519
+MNAAS_EDGES_NODE_KNOWN_HOSTS=/root/.ssh/known_hosts
+ENV
+
+{
+  echo "# Written by tests/services/edge_nodes/start.sh: the two test edge nodes over real SSH."
+  echo "all:"
+  echo "  children:"
+  echo "    edge_nodes:"
+  echo "      hosts:"
+  for node in "${nodes[@]}"; do
+    echo "        $node:"
+    echo "          ansible_host: ${addr[$node]}"
+    echo "          ansible_port: $port"
+    echo "          ansible_user: root"
+    echo "          ansible_ssh_private_key_file: $keys/operator"
+    echo "          ansible_ssh_common_args: '-o UserKnownHostsFile=$base/known_hosts -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes'"
+    echo "          ansible_python_interpreter: /usr/bin/python3"
+  done
+} >"$base/inventory.yml"
+
+cat "$base/env"
