@@ -63,6 +63,10 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
     for key in ('staging_table', 'final_table'):
         if key in settings:
             attempt(check_identifier, settings[key], 'mnaas_backup_' + key)
+    location = settings.get('flag_location') or {}
+    needs = {'webhdfs': 'urls', 'sftp': 'host'}.get(location.get('type', 'local')) if isinstance(location, dict) else None
+    if needs and not location.get(needs):
+        problems.append('mnaas_backup_flag_location.%s is required when mnaas_backup_flag_location.type is %s' % (needs, location['type']))
     attempt(compile_rules, settings.get('domains'), settings.get('customers'), 'mnaas_backup_')
     for key, least in (('max_files', 0), ('min_age', 0), ('header_lines', 0), ('lock_stale_after', 0), ('workers', 1), ('min_free_mb', 0)):
         if key in settings and _whole(settings[key]) < least:

@@ -211,3 +211,16 @@ def test_node_free_space_threshold_names_the_directory(tmp_path):
     assert len(problems) == 1
     assert 'mnaas_backup_customers.ACME.backup_dir' in problems[0] and 'mnaas_backup_min_free_mb=%d' % (1 << 40) in problems[0]
     assert check_node(node_settings(tmp_path), 'secondary', 1 << 40)[0].startswith('mnaas_backup_customers.ACME.edge2_backup_dir')
+
+
+@pytest.mark.parametrize('location, needed', [({'type': 'webhdfs'}, 'urls'), ({'type': 'sftp', 'user': 'x'}, 'host')])
+def test_flag_location_must_say_where(location, needed):
+    settings = {'domains': {'traffic': '*_Traffic_*.csv'}, 'customers': {'ACME': {'backup_dir': '/b1/ACME'}}, 'flag_location': location}
+    problems = check(settings, [], [], ['backup_dir'])
+    assert problems == ['mnaas_backup_flag_location.%s is required when mnaas_backup_flag_location.type is %s' % (needed, location['type'])]
+
+
+def test_flag_location_complete_or_local_is_fine():
+    base = {'domains': {'traffic': '*_Traffic_*.csv'}, 'customers': {'ACME': {'backup_dir': '/b1/ACME'}}}
+    assert check(dict(base, flag_location={'type': 'webhdfs', 'urls': ['http://nn:9870']}), [], [], ['backup_dir']) == []
+    assert check(dict(base, flag_location={'type': 'local'}), [], [], ['backup_dir']) == []
