@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import posixpath
 import typing as t
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import Location, write_small
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_file_name, check_name
 
 COLUMNS = ('customer', 'domain', 'file_name', 'file_size', 'file_mtime', 'records', 'sha256', 'run_id')
@@ -90,3 +92,77 @@ def merge(existing: list[dict[str, str]], new: list[dict[str, str]]) -> list[dic
 def done_index(rows: t.Iterable[t.Mapping[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
     """(customer, file name) -> (size, mtime) of the rows of a ledger, for discovery."""
     return {key_of(row): (int(row['file_size']), epoch_of(row['file_mtime'])) for row in rows}
+
+
+# How rows are spread over files: ``none`` one file (``path``), ``customer_day`` one file per customer and
+# day of the files' modification time (UTC) below the directory ``path``. The day comes from the file, not
+# from the run, so a file lands in the same CSV whichever run (capped, failed, rerun) counts it.
+SPLITS = ('none', 'customer_day')
+
+
+def target_of(base: str, row: t.Mapping[str, str]) -> str:
+    """``<base>/<customer>/<customer>_<YYYYMMDD>.csv`` of a row, for ``customer_day``."""
+    day = row['file_mtime'][:10].replace('-', '')
+    return posixpath.join(base, row['customer'], '%s_%s.csv' % (row['customer'], day))
+
+
+class Write(t.NamedTuple):
+    """One CSV file: its content before (``None`` when absent) and after the task."""
+
+    path: str
+    before: bytes | None
+    after: bytes
+    changed: bool
+    rows: int
+    added: int
+
+
+def targets(path: str, rows: list[dict[str, str]], split: str) -> dict[str, list[dict[str, str]]]:
+    """The CSV files to write and the new rows of each."""
+    if split == 'none':
+        return {path: rows}
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        grouped.setdefault(target_of(path, row), []).append(row)
+    return grouped
+
+
+def _existing(location: Location, path: str, listings: dict[str, dict | None]) -> bytes | None:
+    """The bytes of ``path``, listing each directory once so that absent files cost no round trip."""
+    directory, name = posixpath.split(path)
+    if directory not in listings:
+        listings[directory] = location.listdir(directory)
+    entries = listings[directory]
+    if entries is None or name not in entries:
+        return None
+    with location.open_read(path) as stream:
+        return stream.read()
+
+
+def plan(location: Location, wanted: dict[str, list[dict[str, str]]], merge_rows: bool) -> list[Write]:
+    """What each file holds now and should hold, rows of the same (customer, file name) replaced."""
+    listings: dict[str, dict | None] = {}
+    writes = []
+    for path in sorted(wanted):
+        before = _existing(location, path, listings)
+        existing = parse(before, location.describe(path))
+        rows = merge(existing if merge_rows else [], wanted[path])
+        old_meaning = set(meaning(existing))
+        new_meaning = meaning(rows)
+        changed = before is None or new_meaning != meaning(existing)
+        writes.append(Write(path, before, render(rows) if changed else before, changed, len(rows),
+                            sum(1 for m in new_meaning if m not in old_meaning)))
+    return writes
+
+
+def apply(location: Location, writes: t.Iterable[Write], base: str, token: str) -> None:
+    """Write the changed files atomically (temp, flush, rename over), creating directories below ``base``."""
+    made: set[str] = set()
+    for write in writes:
+        if not write.changed:
+            continue
+        directory = posixpath.dirname(write.path)
+        if directory != base and directory not in made:
+            location.makedirs(directory)
+            made.add(directory)
+        write_small(location, write.path, write.after, token)

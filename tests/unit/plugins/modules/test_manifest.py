@@ -152,3 +152,99 @@ def test_missing_key_fails(run_module, tmp_path):
     result = run_module(manifest, args(tmp_path / 'list.csv', [item]))
     assert result['failed'] is True
     assert "files[0] lacks the key 'sha256'" in result['msg']
+
+
+# -- split=customer_day: the per-customer counts (in HDFS in production, a local directory here) ---------------------
+
+DAY1, DAY2 = 1_764_021_600.5, 1_764_021_600.5 + 86_400  # 2025-11-24 and 2025-11-25 UTC
+
+
+def counted(name: str, customer: str = 'ACME', mtime: float = DAY1, records: int = 2) -> dict:
+    return dict(found(name, records, customer), mtime=mtime)
+
+
+def split_args(base, files, run_id: str = 'run-1', **extra) -> dict:
+    return args(base, files, run_id, mode='merge', split='customer_day', **extra)
+
+
+def tree(base) -> dict:
+    return {str(p.relative_to(base)): p.read_text() for p in sorted(base.rglob('*')) if p.is_file()}
+
+
+def test_split_writes_one_file_per_customer_and_day(run_module, tmp_path):
+    files = [counted('a.csv'), counted('b.csv', mtime=DAY2), counted('c.csv', customer='GLOBEX')]
+    result = run_module(manifest, split_args(tmp_path, files))
+    assert (result['changed'], result['rows'], result['added']) == (True, 3, 3)
+    written = tree(tmp_path)
+    assert sorted(written) == ['ACME/ACME_20251124.csv', 'ACME/ACME_20251125.csv', 'GLOBEX/GLOBEX_20251124.csv']
+    assert [line.split(',')[2] for line in written['ACME/ACME_20251124.csv'].splitlines()] == ['file_name', 'a.csv']
+    assert all(text.startswith(HEADER) for text in written.values())
+    assert [(f['path'], f['rows'], f['changed']) for f in result['files']] == [
+        (str(tmp_path / name), 1, True) for name in sorted(written)]
+
+
+def test_split_capped_runs_and_reruns_list_each_file_once(run_module, tmp_path):
+    first, second = [counted('a.csv'), counted('b.csv')], [counted('c.csv'), counted('d.csv')]
+    run_module(manifest, split_args(tmp_path, first))
+    after_second = run_module(manifest, split_args(tmp_path, second, run_id='run-2'))
+    assert (after_second['changed'], after_second['rows'], after_second['added']) == (True, 4, 2)
+    stamp = (tmp_path / 'ACME' / 'ACME_20251124.csv').stat().st_mtime_ns
+    for files in (first, second, first + second):
+        rerun = run_module(manifest, split_args(tmp_path, files, run_id='rerun'))
+        assert (rerun['changed'], rerun['added']) == (False, 0)
+    rows = tree(tmp_path)['ACME/ACME_20251124.csv'].splitlines()[1:]
+    assert sorted(row.split(',')[2] for row in rows) == ['a.csv', 'b.csv', 'c.csv', 'd.csv']
+    assert (tmp_path / 'ACME' / 'ACME_20251124.csv').stat().st_mtime_ns == stamp
+
+
+def test_split_a_changed_count_replaces_the_row(run_module, tmp_path):
+    run_module(manifest, split_args(tmp_path, [counted('a.csv', records=2), counted('b.csv')]))
+    result = run_module(manifest, split_args(tmp_path, [counted('a.csv', records=5)], run_id='run-2'))
+    assert (result['changed'], result['rows'], result['added']) == (True, 2, 1)
+    rows = [row.split(',') for row in tree(tmp_path)['ACME/ACME_20251124.csv'].splitlines()[1:]]
+    assert [(row[2], row[5], row[7]) for row in rows] == [('a.csv', '5', 'run-2'), ('b.csv', '2', 'run-1')]
+
+
+def test_split_check_mode_writes_nothing_and_shows_the_files(run_module, tmp_path):
+    run_module(manifest, split_args(tmp_path, [counted('a.csv')]))
+    before = tree(tmp_path)
+    files = [counted('a.csv'), counted('b.csv'), counted('c.csv', customer='GLOBEX')]
+    plan = run_module(manifest, split_args(tmp_path, files), check_mode=True, diff=True)
+    assert tree(tmp_path) == before and not (tmp_path / 'GLOBEX').exists()
+    assert (plan['changed'], plan['rows'], plan['added']) == (True, 3, 2)
+    assert [d['after_header'] for d in plan['diff']] == [str(tmp_path / 'ACME' / 'ACME_20251124.csv'),
+                                                         str(tmp_path / 'GLOBEX' / 'GLOBEX_20251124.csv')]
+    assert plan['diff'][0]['before'] == before['ACME/ACME_20251124.csv']
+    assert 'b.csv' in plan['diff'][0]['after'] and plan['diff'][1]['before'] == ''
+    real = run_module(manifest, split_args(tmp_path, files), diff=True)
+    assert (real['changed'], real['files']) == (True, plan['files'])
+    assert run_module(manifest, split_args(tmp_path, files), check_mode=True, diff=True)['diff'] == []
+
+
+def test_split_no_files_writes_nothing(run_module, tmp_path):
+    result = run_module(manifest, split_args(tmp_path, []))
+    assert (result['changed'], result['rows'], result['files']) == (False, 0, [])
+    assert not list(tmp_path.iterdir())
+
+
+def test_split_needs_merge(run_module, tmp_path):
+    result = run_module(manifest, args(tmp_path, [counted('a.csv')], split='customer_day'))
+    assert result['failed'] is True
+    assert 'split=customer_day needs mode=merge' in result['msg']
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_split_missing_directory_fails(run_module, tmp_path, check_mode):
+    result = run_module(manifest, split_args(tmp_path / 'counts', [counted('a.csv')]), check_mode=check_mode)
+    assert result['failed'] is True
+    assert str(tmp_path / 'counts') in result['msg']
+    assert not (tmp_path / 'counts').exists()
+
+
+def test_split_foreign_file_is_left_alone(run_module, tmp_path):
+    (tmp_path / 'ACME').mkdir()
+    (tmp_path / 'ACME' / 'ACME_20251124.csv').write_text('name,size\nx,1\n')
+    result = run_module(manifest, split_args(tmp_path, [counted('a.csv'), counted('c.csv', customer='GLOBEX')]))
+    assert result['failed'] is True and 'not a manifest' in result['msg']
+    assert tree(tmp_path) == {'ACME/ACME_20251124.csv': 'name,size\nx,1\n'}
