@@ -141,8 +141,16 @@ summary:
   returned: always
   type: dict
   sample: {copied: 12, would_copy: 0, skipped: 288, conflict: 0, failed: 0}
+copied:
+  description: Destination path of every file copied, sorted; details of each are in the run's manifest.
+  returned: always
+  type: list
+  elements: str
+  sample: [/backup1/ACME_TELEMATICS/ACME_TELEMATICS_Traffic_20261124_0001.csv]
 files:
-  description: One entry per file copied (or to copy), in conflict or failed, sorted by destination; skipped files are counted in RV(summary) only.
+  description:
+    - One entry per file to copy (check mode), in conflict or failed, sorted by destination.
+    - Copied files are listed in RV(copied), skipped files only counted in RV(summary).
   returned: always
   type: list
   elements: dict
@@ -151,14 +159,14 @@ files:
     src: {description: Source path., type: str, returned: always, sample: /data/in/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     dest: {description: Destination path., type: str, returned: always, sample: /backup1/ACME_TELEMATICS/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     status:
-      description: V(copied), V(would_copy) (check mode), V(skipped), V(conflict) or V(failed).
+      description: V(would_copy) (check mode), V(conflict) or V(failed).
       type: str
       returned: always
       sample: copied
     reason: {description: Why., type: str, returned: always, sample: missing at destination}
     size: {description: 'Source size in bytes, when known.', type: int, returned: always, sample: 20480}
     mtime: {description: 'Source modification time, when known.', type: float, returned: always, sample: 1764021600.0}
-    sha256: {description: 'SHA-256 of the bytes copied (or as given by discovery).', type: str, returned: always, sample: 9f86d0...}
+    sha256: {description: 'SHA-256 as given by discovery, when known.', type: str, returned: always, sample: 9f86d0...}
 removed_temps:
   description: Leftover temporary files of interrupted runs that were (or in check mode would be) removed.
   returned: always
@@ -199,8 +207,10 @@ def logic(module: AnsibleModule) -> dict:
     result = {
         'changed': bool(summary['copied'] or summary['would_copy'] or plan.temps),
         'summary': summary,
-        # Skipped files are only counted: a no-op night over thousands of files returns a short result.
-        'files': [o.as_dict() for o in outcomes if o.status != 'skipped'],
+        # Skipped files are only counted and copied ones only named: a night over thousands of files
+        # returns a short result (its size cost more than the copy, docs/performance.md).
+        'files': [o.as_dict() for o in outcomes if o.status not in ('skipped', 'copied')],
+        'copied': [o.action.dest_path for o in outcomes if o.status == 'copied'],
         'removed_temps': plan.temps,
     }
     if module._diff:

@@ -53,6 +53,37 @@ def _syncfs(directory: str) -> bool:
     return True
 
 
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_RENAMEAT2: list = []  # [the C function, or None where there is none], looked up once
+
+
+def _rename_noreplace(src: str, dest: str) -> bool:
+    """renameat2(RENAME_NOREPLACE): one metadata operation that never replaces ``dest``.
+
+    Raises FileExistsError when ``dest`` exists; returns False where the C library or the
+    filesystem has no such rename (the caller falls back to link + unlink).
+    """
+    if not _RENAMEAT2:
+        try:
+            func = ctypes.CDLL(None, use_errno=True).renameat2
+            func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            _RENAMEAT2.append(func)
+        except (OSError, AttributeError):
+            _RENAMEAT2.append(None)
+    func = _RENAMEAT2[0]
+    if func is None:
+        return False
+    if func(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dest), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        raise FileExistsError(err, os.strerror(err), dest)
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), src)
+
+
 def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -116,6 +147,8 @@ class LocalLocation(Location):
 
     def commit(self, temp_path: str, final_path: str, mtime: float) -> None:
         os.utime(temp_path, ns=(_ns(mtime), _ns(mtime)))
+        if _rename_noreplace(temp_path, final_path):
+            return
         try:
             # link() fails when final_path exists, so a file that appeared meanwhile is never replaced.
             os.link(temp_path, final_path)

@@ -66,7 +66,8 @@ def test_run_then_second_run_unchanged(run_module, source, tmp_path):
     assert first['changed'] is True
     assert first['summary']['copied'] == 2
     assert tree(dest) == tree(source)
-    assert first['files'][0]['sha256'] == hashlib.sha256(b'1\n2\n').hexdigest()
+    assert first['copied'] == [str(dest / 'ACME_Traffic_1.csv'), str(dest / 'ACME_Traffic_2.csv')]
+    assert first['files'] == []
     second = run_module(backup_copy, args(source, dest))
     assert second['changed'] is False
     assert second['summary']['skipped'] == 2
