@@ -87,6 +87,7 @@ class Selection(t.NamedTuple):
     unmatched: int
     unmatched_sample: list[str]
     ignored: list[dict]
+    future: list[dict]
 
 
 def select(entries: t.Iterable, rules: Rules, done: t.Mapping[tuple[str, str], tuple[int, int]],
@@ -98,17 +99,22 @@ def select(entries: t.Iterable, rules: Rules, done: t.Mapping[tuple[str, str], t
     needing work, oldest first, so a capped run always makes progress and a rerun picks the same batch.
     """
     pending: list[Candidate] = []
-    in_flight, ambiguous, unassigned, unmatched_sample, ignored = [], [], [], [], []
+    in_flight, ambiguous, unassigned, unmatched_sample, ignored, future = [], [], [], [], [], []
     done_count = unmatched = 0
     for entry in entries:
         name = entry.name
         if name.startswith('.'):
             continue
         domains = _matches(rules.domains, name)
+        shown = printable(name)
         if not domains:
             unmatched += 1
             if len(unmatched_sample) < SAMPLE:
-                unmatched_sample.append(name)
+                unmatched_sample.append(shown)
+            continue
+        if shown != name:
+            # Not valid UTF-8: it could not be passed on to the next task (nor to a manifest or the warehouse).
+            ignored.append({'name': shown, 'reason': 'its name is not valid UTF-8; rename it to back it up'})
             continue
         if entry.kind != 'file':
             ignored.append({'name': name, 'reason': 'a %s, not a regular file' % entry.kind})
@@ -126,15 +132,28 @@ def select(entries: t.Iterable, rules: Rules, done: t.Mapping[tuple[str, str], t
             done_count += 1
             continue
         age = now - entry.mtime
-        if age < min_age:
+        if -min_age < age < min_age:
             in_flight.append({'name': name, 'age': round(age, 3)})
             continue
+        if age < 0:
+            # Further in the future than min_age: clock skew, not a write in progress. Held back, it would
+            # wait until the clock caught up (years for a bad clock); the copy still refuses a changing file.
+            future.append({'name': name, 'age': round(age, 3)})
         pending.append(Candidate(customer, domain, name, entry.size, entry.mtime))
     pending.sort(key=lambda c: (c.mtime, c.name))
     cap = len(pending) if max_files <= 0 else max_files
     return Selection(pending[:cap], done_count, max(len(pending) - cap, 0), sorted(in_flight, key=lambda x: x['name']),
                      sorted(ambiguous, key=lambda x: x['name']), sorted(unassigned), unmatched, sorted(unmatched_sample),
-                     sorted(ignored, key=lambda x: x['name']))
+                     sorted(ignored, key=lambda x: x['name']), sorted(future, key=lambda x: x['name']))
+
+
+def printable(name: str) -> str:
+    """``name`` itself when it is valid UTF-8; else with the undecodable bytes shown as ``\\udcXX`` escapes."""
+    try:
+        name.encode('utf-8')
+        return name
+    except UnicodeEncodeError:
+        return name.encode('utf-8', 'backslashreplace').decode('utf-8')
 
 
 def describe_batch(source_dir: str, batch: list[Candidate], location: Location, header_lines: int,
@@ -189,7 +208,8 @@ def discover(location: Location, source_dir: str, rules: Rules, done: t.Mapping,
         'files': files, 'errors': errors, 'customers': per_customer,
         'summary': {'selected': len(files), 'failed': len(errors), 'done': selection.done, 'deferred': selection.deferred,
                     'in_flight': len(selection.in_flight), 'ambiguous': len(selection.ambiguous),
-                    'unassigned': len(selection.unassigned), 'unmatched': selection.unmatched, 'ignored': len(selection.ignored)},
+                    'unassigned': len(selection.unassigned), 'unmatched': selection.unmatched, 'ignored': len(selection.ignored),
+                    'future': len(selection.future)},
         'in_flight': selection.in_flight, 'ambiguous': selection.ambiguous, 'unassigned': selection.unassigned,
-        'unmatched_sample': selection.unmatched_sample, 'ignored': selection.ignored,
+        'unmatched_sample': selection.unmatched_sample, 'ignored': selection.ignored, 'future': selection.future,
     }

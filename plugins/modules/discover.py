@@ -116,10 +116,10 @@ customers:
   type: dict
   sample: {ACME_TELEMATICS: {traffic: 12, tolling: 3}, GLOBEX_FLEET: {}}
 summary:
-  description: Counts of selected, failed, done, deferred (over the cap), in_flight, ambiguous, unassigned, unmatched and ignored files.
+  description: Counts of selected, failed, done, deferred (over the cap), in_flight, ambiguous, unassigned, unmatched, ignored and future files.
   returned: always
   type: dict
-  sample: {selected: 15, failed: 0, done: 300, deferred: 0, in_flight: 2, ambiguous: 1, unassigned: 1, unmatched: 4, ignored: 0}
+  sample: {selected: 15, failed: 0, done: 300, deferred: 0, in_flight: 2, ambiguous: 1, unassigned: 1, unmatched: 4, ignored: 0, future: 0}
 errors:
   description: Files of the batch that could not be read, with the reason.
   returned: always
@@ -156,6 +156,14 @@ ignored:
   type: list
   elements: dict
   sample: [{name: ACME_TELEMATICS_Traffic_dir.csv, reason: "a dir, not a regular file"}]
+future:
+  description:
+    - Selected files whose modification time is more than O(min_age) in the future (clock skew), with their age in seconds.
+    - A file less than O(min_age) away from now, in either direction, is in flight.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: ACME_TELEMATICS_Traffic_20261124_0001.csv, age: -86400.0}]
 '''
 
 import time
@@ -182,6 +190,12 @@ def logic(module: AnsibleModule) -> dict:
     if result['unassigned']:
         module.warn('%d file(s) match a domain but no customer and were not backed up: %s'
                     % (len(result['unassigned']), ', '.join(result['unassigned'][:10])))
+    if result['ignored']:
+        module.warn('%d entry(ies) matching a domain are not regular files or have unusable names and were not backed up: %s'
+                    % (len(result['ignored']), ', '.join('%s (%s)' % (i['name'], i['reason']) for i in result['ignored'][:10])))
+    if result['future']:
+        module.warn('%d file(s) have a modification time in the future (clock skew?); backed up all the same: %s'
+                    % (len(result['future']), ', '.join(f['name'] for f in result['future'][:10])))
     if result['errors'] and params['fail_on_error']:
         raise BackupError('%d file(s) could not be read: %s' % (len(result['errors']), '; '.join(
             '%s: %s' % (e['name'], e['msg']) for e in result['errors'][:5])), **result)

@@ -11,6 +11,7 @@ SFTP and WebHDFS implement the same methods). Paths are absolute POSIX paths ins
 from __future__ import annotations
 
 import abc
+import hashlib
 import posixpath
 import time
 import typing as t
@@ -32,9 +33,22 @@ def same_mtime(first: float, second: float) -> bool:
     return int(first) == int(second)
 
 
+NAME_MAX = 255  # bytes in one path component on Linux filesystems, SFTP servers and HDFS alike
+
+
 def temp_name(name: str, token: str) -> str:
-    """The hidden name a file is written under before it is committed."""
-    return '.%s%s%s' % (name, TEMP_MARK, token)
+    """The hidden name a file is written under before it is committed.
+
+    A name too long to carry the temp marks (a 255-byte file name) is cut, at a character boundary,
+    and followed by a digest of the whole name, so that two long names never share a temp name.
+    """
+    temp = '.%s%s%s' % (name, TEMP_MARK, token)
+    if len(temp.encode('utf-8', 'surrogateescape')) <= NAME_MAX:
+        return temp
+    digest = '~' + hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    room = NAME_MAX - len(('.%s%s%s' % (digest, TEMP_MARK, token)).encode('utf-8', 'surrogateescape'))
+    head = name.encode('utf-8', 'surrogateescape')[:room].decode('utf-8', 'ignore')
+    return '.%s%s%s%s' % (head, digest, TEMP_MARK, token)
 
 
 def is_temp_name(name: str) -> bool:

@@ -139,7 +139,38 @@ def test_non_regular_entries_ignored_on_real_filesystem(tmp_path):
     ]
 
 
+def test_name_not_utf8_is_ignored_with_a_printable_name(tmp_path):
+    """A name that is not UTF-8 cannot travel in a task result: reported escaped, the other files go on (issue 6)."""
+    bad = os.fsdecode(b'ACME_Traffic_bad\xff.csv')
+    junk = os.fsdecode(b'junk\xfe.txt')
+    selection = pick([entry(bad), entry(junk), entry('ACME_Traffic_good.csv')])
+    assert [c.name for c in selection.batch] == ['ACME_Traffic_good.csv']
+    assert selection.ignored == [{'name': 'ACME_Traffic_bad\\udcff.csv', 'reason': 'its name is not valid UTF-8; rename it to back it up'}]
+    assert selection.unmatched == 1 and selection.unmatched_sample == ['junk\\udcfe.txt']
+    for item in selection.ignored + [{'name': n} for n in selection.unmatched_sample]:
+        item['name'].encode('utf-8')  # JSON-safe
+
+
+def test_printable_keeps_valid_unicode():
+    assert _selection.printable('ACME_Traffic_unicodé_日本語 \n.csv') == 'ACME_Traffic_unicodé_日本語 \n.csv'
+
+
 # --- in flight, done, cap --------------------------------------------------------------------
+
+@pytest.mark.parametrize('age, in_flight', [(-119.5, True), (-5, True)])
+def test_slightly_future_mtime_is_in_flight(age, in_flight):
+    """Less than min_age from now in either direction: maybe a write in progress on a skewed clock."""
+    selection = pick([entry('ACME_Traffic_1.csv', mtime=NOW - age)], min_age=120)
+    assert bool(selection.in_flight) is in_flight and not selection.future
+
+
+def test_far_future_mtime_is_selected_and_reported():
+    """A day in the future is clock skew: held back it would wait a day (or years), so it is taken and reported (issue 6)."""
+    selection = pick([entry('ACME_Traffic_1.csv', mtime=NOW + 86400), entry('ACME_Traffic_2.csv')], min_age=120)
+    assert [c.name for c in selection.batch] == ['ACME_Traffic_2.csv', 'ACME_Traffic_1.csv']
+    assert selection.future == [{'name': 'ACME_Traffic_1.csv', 'age': -86400.0}]
+    assert not selection.in_flight
+
 
 @pytest.mark.parametrize('age, in_flight', [(0, True), (119.5, True), (120, False), (3600, False)])
 def test_in_flight_by_min_age(age, in_flight):
@@ -364,7 +395,7 @@ def test_discover_end_to_end(tmp_path):
     assert [(f['name'], f['records']) for f in result['files']] == [('ACME_Traffic_1.csv', 2), ('ACME_Tolling_1.csv.gz', 1)]
     assert result['customers'] == {'ACME': {'traffic': 1, 'tolling': 1}, 'GLOBEX': {}}
     assert result['summary'] == {'selected': 2, 'failed': 0, 'done': 1, 'deferred': 0, 'in_flight': 1, 'ambiguous': 0,
-                                 'unassigned': 1, 'unmatched': 1, 'ignored': 0}
+                                 'unassigned': 1, 'unmatched': 1, 'ignored': 0, 'future': 0}
     assert result['unassigned'] == ['HOOLI_Traffic_1.csv']
     assert result['unmatched_sample'] == ['notes.txt']
     assert [x['name'] for x in result['in_flight']] == ['ACME_Traffic_young.csv']
