@@ -57,9 +57,12 @@ def key_of(row: t.Mapping[str, str]) -> tuple[str, str]:
 def render(rows: t.Iterable[t.Mapping[str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator='\n')
+    # The minimal quoting does not quote a carriage return (only the line terminator's characters), and
+    # a reader takes an unquoted one for the end of a line: a row holding one is quoted whole.
+    quoted = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator='\n', quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        (quoted if any('\r' in str(value) for value in row.values()) else writer).writerow(row)
     return out.getvalue().encode('utf-8')
 
 
@@ -68,10 +71,13 @@ def parse(data: bytes | None, path: str) -> list[dict[str, str]]:
     if not data:
         return []
     reader = csv.DictReader(io.StringIO(data.decode('utf-8')))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise BackupError('%s is not a manifest of this collection (header %r, expected %r); not overwritten'
-                          % (path, reader.fieldnames, ','.join(COLUMNS)))
-    return [dict(row) for row in reader]
+    try:
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise BackupError('%s is not a manifest of this collection (header %r, expected %r); not overwritten'
+                              % (path, reader.fieldnames, ','.join(COLUMNS)))
+        return [dict(row) for row in reader]
+    except csv.Error as exc:
+        raise BackupError('%s: line %d is not valid CSV (%s); not overwritten' % (path, reader.line_num, exc)) from None
 
 
 def meaning(rows: t.Iterable[t.Mapping[str, str]]) -> list[tuple]:

@@ -75,6 +75,22 @@ def test_render_parse_round_trip():
     assert _manifest.parse(data, '/m.csv') == original
 
 
+@pytest.mark.parametrize('name', ['ACME_Traffic_car\riage.csv', 'ACME_Traffic_new\nline.csv', 'ACME_Traffic_both\r\n.csv',
+                                  'ACME_Traffic_tab\tand spaces.csv', 'ACME_Traffic_unicodé_日本.csv'])
+def test_render_parse_round_trip_of_names_with_line_breaks(name):
+    """A carriage return in a name was written unquoted and the file could not be read back (issue 6)."""
+    original = rows('ACME_Traffic_1.csv', name, 'ACME_Traffic_2.csv')
+    data = _manifest.render(original)
+    assert _manifest.parse(data, '/m.csv') == original
+    assert b'"ACME_Traffic_1.csv"' not in data  # rows without a line break keep the minimal quoting
+
+
+def test_parse_malformed_csv_is_a_clear_error():
+    data = b'customer,domain,file_name,file_size,file_mtime,records,sha256,run_id\nACME,traffic,A\rB.csv,1,x,1,s,r\n'
+    with pytest.raises(BackupError, match=r'^/m\.csv: line \d+ is not valid CSV'):
+        _manifest.parse(data, '/m.csv')
+
+
 def test_render_empty_has_header_only():
     data = _manifest.render([])
     assert data == b'customer,domain,file_name,file_size,file_mtime,records,sha256,run_id\n'
