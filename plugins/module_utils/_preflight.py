@@ -18,7 +18,7 @@ from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_a
 from ansible_collections.mnaas.backup.plugins.module_utils._selection import compile_rules
 from ansible_collections.mnaas.backup.plugins.module_utils._warehouse import check_identifier
 
-CUSTOMER_KEYS = ('match', 'backup_dir', 'edge2_backup_dir')
+CUSTOMER_KEYS = ('match', 'backup_dir', 'edge2_backup_dir', 'hdfs_backup_dir')
 
 
 def _suggest(name: str, known: t.Iterable[str]) -> str:
@@ -63,10 +63,13 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
     for key in ('staging_table', 'final_table'):
         if key in settings:
             attempt(check_identifier, settings[key], 'mnaas_backup_' + key)
-    location = settings.get('flag_location') or {}
-    needs = {'webhdfs': 'urls', 'sftp': 'host'}.get(location.get('type', 'local')) if isinstance(location, dict) else None
-    if needs and not location.get(needs):
-        problems.append('mnaas_backup_flag_location.%s is required when mnaas_backup_flag_location.type is %s' % (needs, location['type']))
+    for name in ('flag_location', 'hdfs_location'):
+        location = settings.get(name) or {}
+        needs = {'webhdfs': 'urls', 'sftp': 'host'}.get(location.get('type', 'local')) if isinstance(location, dict) else None
+        if needs and not location.get(needs):
+            problems.append('mnaas_backup_%s.%s is required when mnaas_backup_%s.type is %s' % (name, needs, name, location['type']))
+    if settings.get('hdfs_count_dir'):
+        attempt(check_absolute, settings['hdfs_count_dir'], 'mnaas_backup_hdfs_count_dir')
     attempt(compile_rules, settings.get('domains'), settings.get('customers'), 'mnaas_backup_')
     for key, least in (('max_files', 0), ('min_age', 0), ('header_lines', 0), ('lock_stale_after', 0), ('workers', 1), ('min_free_mb', 0)):
         if key in settings and _whole(settings[key]) < least:
@@ -81,6 +84,8 @@ def check(settings: dict, known_variables: list[str], set_variables: list[str], 
             for key in sorted(set(conf) - set(CUSTOMER_KEYS)):
                 problems.append('mnaas_backup_customers.%s: unknown key %s%s (known: %s)'
                                 % (name, key, _suggest(key, CUSTOMER_KEYS), ', '.join(CUSTOMER_KEYS)))
+            if conf.get('hdfs_backup_dir'):
+                attempt(check_absolute, conf['hdfs_backup_dir'], 'mnaas_backup_customers.%s.hdfs_backup_dir' % name)
             for key in needed_dirs:
                 label = 'mnaas_backup_customers.%s.%s' % (name, key)
                 if not conf.get(key):
@@ -133,7 +138,7 @@ def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
     files = ['lock_file', 'ledger_file']
     if node_role == 'primary':
         files.append('manifest_file')
-        if (settings.get('flag_location') or {}).get('type', 'local') == 'local':
+        if (settings.get('flag_location') or settings.get('hdfs_location') or {}).get('type', 'local') == 'local':
             files.append('flag_file')
         if settings.get('warehouse_engine', 'sqlite') == 'sqlite':
             files.append('warehouse_database')

@@ -96,7 +96,8 @@ def test_check_mode_shows_the_group_vars_and_writes_nothing(ansible_env, ansible
                      '+  traffic: "*_Traffic_*.csv"  # MNAAS_backup_files_process_file_pattern[traffic] (line 28)',
                      '+    edge2_backup_dir: "/backup2/MNAAS/Customer_backup/GLOBEX_FLEET"  # MNAAS_backup_files_edgenode2_backup_dir[GLOBEX_FLEET] (line 44)',
                      '+mnaas_backup_refresh_statement: "refresh $dbname.customers_files_records_count"  '
-                     '# customer_files_record_count_tblname_refresh (line 19)'):
+                     '# customer_files_record_count_tblname_refresh (line 19)',
+                     '+mnaas_backup_hdfs_count_dir: "/user/MNAAS/backup_files_count/customer"  # MNAAS_backup_filename_hdfs_customer (line 14)'):
         assert expected in lines, 'the diff lacks %r%s' % (expected, plan)
 
 

@@ -53,7 +53,7 @@ def test_unknown_customer_key_with_suggestion():
     problems = check(settings(customers=customers(ACME={'backupdir': '/b/ACME', 'backup_dir': '/backup1/ACME'})), KNOWN, KNOWN,
                      ['backup_dir'])
     assert problems == ['mnaas_backup_customers.ACME: unknown key backupdir (did you mean backup_dir?) '
-                        '(known: match, backup_dir, edge2_backup_dir)']
+                        '(known: match, backup_dir, edge2_backup_dir, hdfs_backup_dir)']
 
 
 @pytest.mark.parametrize('key', ['source_dir', 'lock_file', 'state_dir', 'ledger_file', 'manifest_file', 'flag_file',
@@ -198,6 +198,13 @@ def test_node_flag_in_hdfs_is_not_a_local_directory(tmp_path):
     assert check_node(settings, 'primary', 1) == []
 
 
+def test_node_flag_in_the_hdfs_of_the_results_is_not_a_local_directory(tmp_path):
+    settings = node_settings(tmp_path, flag_file='/user/mnaas/flag', flag_location={}, hdfs_location={'type': 'webhdfs'})
+    assert check_node(settings, 'primary', 1) == []
+    problems = check_node(dict(settings, flag_location={'type': 'local'}), 'primary', 1)
+    assert len(problems) == 1 and 'mnaas_backup_flag_file' in problems[0]
+
+
 def test_node_backup_dir_that_cannot_be_created(tmp_path):
     (tmp_path / 'file').write_text('x')
     settings = node_settings(tmp_path)
@@ -224,3 +231,16 @@ def test_flag_location_complete_or_local_is_fine():
     base = {'domains': {'traffic': '*_Traffic_*.csv'}, 'customers': {'ACME': {'backup_dir': '/b1/ACME'}}}
     assert check(dict(base, flag_location={'type': 'webhdfs', 'urls': ['http://nn:9870']}), [], [], ['backup_dir']) == []
     assert check(dict(base, flag_location={'type': 'local'}), [], [], ['backup_dir']) == []
+
+
+def test_hdfs_settings():
+    base = {'domains': {'traffic': '*_Traffic_*.csv'}, 'customers': {'ACME': {'backup_dir': '/b1/ACME', 'hdfs_backup_dir': '/user/b/ACME'}}}
+    hdfs = {'type': 'webhdfs', 'urls': ['http://nn:9870']}
+    assert check(dict(base, hdfs_location=hdfs, hdfs_count_dir='/user/counts'), [], [], ['backup_dir']) == []
+    assert check(dict(base, hdfs_location={'type': 'webhdfs'}), [], [], ['backup_dir']) == [
+        'mnaas_backup_hdfs_location.urls is required when mnaas_backup_hdfs_location.type is webhdfs']
+    problems = check(dict(base, hdfs_count_dir='counts'), [], [], ['backup_dir'])
+    assert len(problems) == 1 and 'mnaas_backup_hdfs_count_dir' in problems[0] and "'counts'" in problems[0]
+    base['customers']['ACME']['hdfs_backup_dir'] = 'b/ACME'
+    problems = check(base, [], [], ['backup_dir'])
+    assert len(problems) == 1 and 'mnaas_backup_customers.ACME.hdfs_backup_dir' in problems[0]
