@@ -13,7 +13,8 @@ import difflib
 import os
 import typing as t
 
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import Location
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute
 from ansible_collections.mnaas.backup.plugins.module_utils._selection import compile_rules
 from ansible_collections.mnaas.backup.plugins.module_utils._warehouse import check_identifier
@@ -159,3 +160,38 @@ def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
         if free_mb < min_free_mb:
             problems.append('%s %r: only %d MiB free on its filesystem, below mnaas_backup_min_free_mb=%d' % (label, path, free_mb, min_free_mb))
     return problems
+
+
+def check_primary(location: Location, settings: dict, label: str = 'mnaas_backup_primary_location') -> tuple[list[str], list[str]]:
+    """Problems and notes of the secondary's view of the primary, through ``location`` (how the secondary
+    reads it): the primary answers (host key, login) and each customer's ``backup_dir`` and the primary's
+    ledger, where they exist, are a directory and a file. A missing one is only a note: before the
+    primary's first night, or in the same run before the primary has copied, there is none yet."""
+    problems: list[str] = []
+    notes: list[str] = []
+    paths = []
+    customers = settings.get('customers') if isinstance(settings.get('customers'), dict) else {}
+    for name, conf in sorted(customers.items(), key=lambda item: str(item[0])):
+        path = conf.get('backup_dir') if isinstance(conf, dict) else None
+        if isinstance(path, str) and path.startswith('/'):
+            paths.append(('mnaas_backup_customers.%s.backup_dir' % name, os.path.normpath(path), 'dir'))
+    ledger = settings.get('primary_ledger_file')
+    if isinstance(ledger, str) and ledger.startswith('/'):
+        paths.append(('mnaas_backup_primary_ledger_file', os.path.normpath(ledger), 'file'))
+    try:
+        location.stat('/')
+    except (BackupError, OSError) as exc:
+        # No connection (unreachable, host key, login, key file): nothing else can be checked.
+        return ['%s: cannot reach the primary: %s' % (label, getattr(exc, 'msg', None) or exc)], notes
+    for key, path, kind in paths:
+        where = location.describe(path)
+        try:
+            entry = location.stat(path)
+        except OSError as exc:
+            problems.append('%s %s on the primary cannot be read: %s' % (key, where, exc))
+            continue
+        if entry is None:
+            notes.append('%s %s does not exist on the primary (yet): nothing of it to copy' % (key, where))
+        elif entry.kind != kind:
+            problems.append('%s %s on the primary is not a %s' % (key, where, 'directory' if kind == 'dir' else 'regular file'))
+    return problems, notes

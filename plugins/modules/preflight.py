@@ -54,6 +54,76 @@ options:
     description: The least free space, in MiB, on the filesystem of each backup directory this node writes.
     type: int
     default: 256
+  primary_location:
+    description:
+      - On the secondary, how it reads the primary (the role's C(mnaas_backup_primary_location) with its defaults),
+        as the O(mnaas.backup.backup_copy#module:src_location) option of M(mnaas.backup.backup_copy).
+      - The primary must answer (host key verified, login accepted), and each customer's C(backup_dir) and the
+        primary's ledger (C(primary_ledger_file) in O(settings)) must be a directory and a file where they exist,
+        each problem naming the host and the path. One that does not exist yet gives a warning.
+    type: dict
+    suboptions:
+      type:
+        description: V(local), V(sftp) or V(webhdfs).
+        type: str
+        choices: [local, sftp, webhdfs]
+        default: local
+      host:
+        description: For V(sftp), the host to connect to.
+        type: str
+      port:
+        description: For V(sftp), the SSH port (22 when not given).
+        type: int
+      user:
+        description: For V(sftp), the user to log in as.
+        type: str
+      private_key:
+        description: For V(sftp), the private key file.
+        type: path
+      private_key_passphrase:
+        description: For V(sftp), the passphrase of C(private_key).
+        type: str
+      password:
+        description: For V(sftp), a password, when no key is used.
+        type: str
+      known_hosts:
+        description: For V(sftp), the known_hosts file the host key is verified against (the user's C(~/.ssh/known_hosts) when not given).
+        type: path
+      host_key_policy:
+        description: For V(sftp), V(reject) refuses a host whose key is not in C(known_hosts); V(accept_new) records it. A changed key is always refused.
+        type: str
+        choices: [reject, accept_new]
+        default: reject
+      urls:
+        description: For V(webhdfs), the NameNode URLs.
+        type: list
+        elements: str
+      hdfs_user:
+        description: For V(webhdfs), the user of simple authentication.
+        type: str
+      auth:
+        description: For V(webhdfs), V(simple) or V(kerberos).
+        type: str
+        choices: [simple, kerberos]
+        default: simple
+      kerberos_principal:
+        description: For V(webhdfs) with Kerberos, the principal.
+        type: str
+      verify:
+        description: For V(webhdfs), verify the TLS certificate.
+        type: bool
+        default: true
+      ca_cert:
+        description: For V(webhdfs), the CA bundle.
+        type: path
+      timeout:
+        description: Seconds to wait for a connection or an answer.
+        type: float
+        default: 30.0
+      retries:
+        description: Attempts after a failed connection.
+        type: int
+        default: 3
 '''
 
 EXAMPLES = r'''
@@ -66,6 +136,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+notes:
+  description: What is fine but worth knowing, also given as warnings (for example a primary directory that does not exist yet).
+  returned: always
+  type: list
+  elements: str
+  sample: ["mnaas_backup_primary_ledger_file sftp://mnaas@mtthdoped01:22/app/state/ledger.csv does not exist on the primary (yet): nothing of it to copy"]
 problems:
   description: Every problem found (empty when the configuration is fine).
   returned: always
@@ -78,7 +154,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
-from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.factory import LOCATION_SPEC, open_location
+from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node, check_primary
 
 
 def logic(module: AnsibleModule) -> dict:
@@ -86,9 +163,23 @@ def logic(module: AnsibleModule) -> dict:
     problems = check(params['settings'], params['known_variables'], params['set_variables'], params['needed_dirs'])
     if params['node_role']:
         problems.extend(check_node(params['settings'], params['node_role'], params['min_free_mb']))
+    notes: list[str] = []
+    if params['primary_location'] is not None:
+        try:
+            primary = open_location(params['primary_location'], 'mnaas_backup_primary_location', module.warn)
+        except BackupError as exc:
+            problems.append(exc.msg)
+        else:
+            try:
+                found, notes = check_primary(primary, params['settings'])
+            finally:
+                primary.close()
+            problems.extend(found)
+            for note in notes:
+                module.warn(note)
     if problems:
-        raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)), problems=problems)
-    return {'changed': False, 'problems': problems}
+        raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)), problems=problems, notes=notes)
+    return {'changed': False, 'problems': problems, 'notes': notes}
 
 
 def main() -> None:
@@ -100,6 +191,7 @@ def main() -> None:
             'needed_dirs': {'type': 'list', 'elements': 'str', 'default': ['backup_dir']},
             'node_role': {'type': 'str', 'choices': ['primary', 'secondary']},
             'min_free_mb': {'type': 'int', 'default': 256},
+            'primary_location': {'type': 'dict', 'options': LOCATION_SPEC},
         },
         supports_check_mode=True,
     )

@@ -9,7 +9,9 @@ import copy
 
 import pytest
 
-from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
+from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node, check_primary
 
 KNOWN = ['mnaas_backup_source_dir', 'mnaas_backup_domains', 'mnaas_backup_customers', 'mnaas_backup_max_files',
          'mnaas_backup_min_age', 'mnaas_backup_workers', 'mnaas_backup_lock_file']
@@ -244,3 +246,77 @@ def test_hdfs_settings():
     base['customers']['ACME']['hdfs_backup_dir'] = 'b/ACME'
     problems = check(base, [], [], ['backup_dir'])
     assert len(problems) == 1 and 'mnaas_backup_customers.ACME.hdfs_backup_dir' in problems[0]
+
+
+# -- the secondary's view of the primary ------------------------------------------------------
+
+def primary_settings(root) -> dict:
+    return {
+        'customers': {'ACME': {'backup_dir': str(root / 'b1' / 'ACME')}, 'GLOBEX': {'backup_dir': str(root / 'b1' / 'GLOBEX')}},
+        'primary_ledger_file': str(root / 'state' / 'ledger.csv'),
+    }
+
+
+def test_primary_sound(tmp_path):
+    for part in ('b1/ACME', 'b1/GLOBEX', 'state'):
+        (tmp_path / part).mkdir(parents=True)
+    (tmp_path / 'state' / 'ledger.csv').write_text('')
+    assert check_primary(LocalLocation(), primary_settings(tmp_path)) == ([], [])
+
+
+def test_primary_missing_paths_are_notes_not_problems(tmp_path):
+    """Before the primary's first night (or before it copied, in the same run) its directories are not there yet."""
+    (tmp_path / 'b1' / 'ACME').mkdir(parents=True)
+    problems, notes = check_primary(LocalLocation(), primary_settings(tmp_path))
+    assert problems == []
+    assert notes == ['mnaas_backup_customers.GLOBEX.backup_dir %s does not exist on the primary (yet): nothing of it to copy' % (tmp_path / 'b1' / 'GLOBEX'),
+                     'mnaas_backup_primary_ledger_file %s does not exist on the primary (yet): nothing of it to copy' % (tmp_path / 'state' / 'ledger.csv')]
+
+
+def test_primary_wrong_kinds_are_problems(tmp_path):
+    (tmp_path / 'b1').mkdir()
+    (tmp_path / 'b1' / 'ACME').write_text('a file where a directory belongs')
+    (tmp_path / 'b1' / 'GLOBEX').mkdir()
+    (tmp_path / 'state' / 'ledger.csv').mkdir(parents=True)
+    problems, notes = check_primary(LocalLocation(), primary_settings(tmp_path))
+    assert notes == []
+    assert problems == ['mnaas_backup_customers.ACME.backup_dir %s on the primary is not a directory' % (tmp_path / 'b1' / 'ACME'),
+                        'mnaas_backup_primary_ledger_file %s on the primary is not a regular file' % (tmp_path / 'state' / 'ledger.csv')]
+
+
+class Unreachable(LocalLocation):
+    """A location whose connection cannot be made (the SFTP location raises its errors as BackupError)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def describe(self, path: str) -> str:
+        return 'sftp://mnaas@edge1:22' + path
+
+    def stat(self, path: str):
+        self.calls += 1
+        raise BackupError('cannot connect to sftp host mnaas@edge1:22: connection refused')
+
+
+def test_primary_unreachable_is_one_problem(tmp_path):
+    location = Unreachable()
+    problems, notes = check_primary(location, primary_settings(tmp_path))
+    assert problems == ['mnaas_backup_primary_location: cannot reach the primary: cannot connect to sftp host mnaas@edge1:22: connection refused']
+    assert notes == [] and location.calls == 1
+
+
+class Denied(LocalLocation):
+    def stat(self, path: str):
+        if path.endswith('GLOBEX'):
+            raise PermissionError(13, 'Permission denied', path)
+        return super().stat(path)
+
+
+def test_primary_unreadable_path_named(tmp_path):
+    (tmp_path / 'b1' / 'ACME').mkdir(parents=True)
+    (tmp_path / 'state').mkdir()
+    (tmp_path / 'state' / 'ledger.csv').write_text('')
+    problems, notes = check_primary(Denied(), primary_settings(tmp_path))
+    assert notes == [] and len(problems) == 1
+    assert problems[0].startswith('mnaas_backup_customers.GLOBEX.backup_dir %s on the primary cannot be read: ' % (tmp_path / 'b1' / 'GLOBEX'))
+    assert 'Permission denied' in problems[0]

@@ -50,3 +50,30 @@ def test_every_problem_reported(run_module):
     assert any('did you mean mnaas_backup_max_files?' in p for p in result['problems'])
     assert any('did you mean backup_dir?' in p for p in result['problems'])
     assert any("'in'" in p for p in result['problems'])
+
+
+def test_secondary_checks_the_primary_through_its_location(run_module, tmp_path):
+    """primary_location: the primary's directories as the secondary reads them; missing ones are warnings."""
+    (tmp_path / 'b1' / 'ACME').mkdir(parents=True)
+    settings = dict(SETTINGS, customers={'ACME': {'backup_dir': str(tmp_path / 'b1' / 'ACME'), 'edge2_backup_dir': '/b2/ACME'}},
+                    primary_ledger_file=str(tmp_path / 'state' / 'ledger.csv'))
+    result = run_module(preflight, {'settings': settings, 'needed_dirs': ['backup_dir', 'edge2_backup_dir'],
+                                    'primary_location': {'type': 'local'}})
+    assert result['problems'] == [] and 'failed' not in result
+    assert result['notes'] == ['mnaas_backup_primary_ledger_file %s does not exist on the primary (yet): nothing of it to copy'
+                               % (tmp_path / 'state' / 'ledger.csv')]
+    assert [w['event']['msg'] for w in result['warnings']] == result['notes']
+
+
+def test_secondary_primary_location_errors_name_the_variable(run_module):
+    result = run_module(preflight, {'settings': SETTINGS, 'primary_location': {'type': 'sftp'}})
+    assert result['failed'] is True
+    assert result['problems'] == ['mnaas_backup_primary_location.host is required when mnaas_backup_primary_location.type is sftp']
+
+
+def test_secondary_missing_key_file_named(run_module, tmp_path):
+    result = run_module(preflight, {'settings': SETTINGS, 'primary_location': {
+        'type': 'sftp', 'host': 'edge1.example.invalid', 'user': 'mnaas', 'private_key': str(tmp_path / 'no_key'), 'retries': 0}})
+    assert result['failed'] is True
+    assert result['problems'] == ['mnaas_backup_primary_location: cannot reach the primary: private key file %s for sftp host '
+                                  'mnaas@edge1.example.invalid:22 does not exist' % (tmp_path / 'no_key')]

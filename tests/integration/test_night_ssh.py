@@ -1,0 +1,406 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the mnaas.backup collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Whole nights of ``playbooks/customer_backup.yml`` on the two real edge nodes (tests/services/edge_nodes):
+Ansible reaches both over SSH, and the secondary (edge2) pulls from the primary (edge1) over SFTP with
+its own key and known_hosts, node to node, as in production.
+
+Each test has its own directory ``/srv/mnaas/night-<id>`` on both nodes (the same path, different
+storage): the landing directory, both nodes' backup directories, the state directory (locks, ledger,
+SQLite warehouse), the manifest and the flag. Results are checked ON the nodes over ssh with
+``sha256sum``, ``find`` and ``cat``, independent of the collection.
+
+Permission denied: the tests run as root, which ignores mode bits, so a directory is made to deny
+root with ``chattr +i`` (immutable: no entry can be created in it, even by root), on the node itself.
+The nodes' storage is a directory of the host's ext4 root filesystem, which supports it
+(tests/integration/test_sftp_location.py relies on it too).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import tarfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:  # pytest's default (prepend) import mode puts this directory on sys.path
+    import conftest as helpers
+    import test_sftp_location as sftp_tests
+except ImportError:  # --import-mode=importlib
+    def _load(name: str, file: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    helpers = _load('mnaas_integration_conftest', 'conftest.py')
+    sftp_tests = _load('mnaas_integration_sftp', 'test_sftp_location.py')
+
+REPO_ROOT = helpers.REPO_ROOT
+PLAYBOOK = REPO_ROOT / 'playbooks' / 'customer_backup.yml'
+BASE = sftp_tests.BASE
+CUSTOMERS = ('ACME_TELEMATICS', 'GLOBEX_FLEET')
+TEMP_MARK = '.mnaas-tmp.'
+OLD = 1_700_000_000
+NODES = ('edge1', 'edge2')
+
+
+@pytest.fixture(scope='module')
+def edges(tmp_path_factory):
+    """The two nodes (test_sftp_location's helper): started here unless they are up, stopped only if started here."""
+    started = False
+    if os.environ.get('MNAAS_EDGES_STARTED') != '1' and not (sftp_tests._running('edge1') and sftp_tests._running('edge2')):
+        proc = subprocess.run([str(sftp_tests.EDGES / 'start.sh')], capture_output=True, text=True, timeout=180,
+                              env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)), check=False)
+        assert proc.returncode == 0, 'start.sh failed:\n%s\n%s' % (proc.stdout, proc.stderr)
+        started = True
+    yield sftp_tests.Edges(sftp_tests._read_env(BASE / 'env'), tmp_path_factory.mktemp('unused'))
+    if started:
+        subprocess.run([str(sftp_tests.EDGES / 'stop.sh')], check=True, capture_output=True, timeout=120,
+                       env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
+
+
+class SshNight:
+    """One test's directory on both nodes, its inventory, and the means to run the playbook and check the nodes."""
+
+    def __init__(self, edges, tmp: Path, env: dict, cwd: Path) -> None:
+        self.edges = edges
+        self.tmp = tmp
+        self.env = env
+        self.cwd = cwd
+        self.area = '/srv/mnaas/night-%s' % uuid.uuid4().hex[:10]
+        self.runs = 0
+        self.expected: dict = {}   # {name: customer} of the landing files a complete night backs up
+        self.inventory = self.write_inventory()
+
+    # -- layout --------------------------------------------------------------------------------
+    @property
+    def landing(self) -> str:
+        return self.area + '/MNAAS_Input'
+
+    def backup_dir(self, node: str, customer: str) -> str:
+        return '%s/%s/%s' % (self.area, 'backup1' if node == 'edge1' else 'backup2', customer)
+
+    @property
+    def flag(self) -> str:
+        return self.area + '/MNAAS_backup_files_process_ProcessStatusFile'
+
+    def write_inventory(self, **edge2_overrides) -> Path:
+        """The service's inventory (addresses, keys, known_hosts) with the nodes' roles, and group_vars for this area."""
+        hosts = yaml.safe_load((BASE / 'inventory.yml').read_text(encoding='utf-8'))['all']['children']['edge_nodes']['hosts']
+        hosts['edge1']['mnaas_backup_node_role'] = 'primary'
+        hosts['edge2'].update({'mnaas_backup_node_role': 'secondary', 'mnaas_backup_primary_host': 'edge1'}, **edge2_overrides)
+        group_vars = {
+            'mnaas_backup_source_dir': self.landing,
+            'mnaas_backup_header_lines': 1,
+            'mnaas_backup_customers': {c: {'backup_dir': self.backup_dir('edge1', c), 'edge2_backup_dir': self.backup_dir('edge2', c)}
+                                       for c in CUSTOMERS},
+            'mnaas_backup_state_dir': self.area + '/state',
+            'mnaas_backup_manifest_file': self.area + '/MNAAS_backup_files_process_list.csv',
+            'mnaas_backup_flag_file': self.flag,
+            'mnaas_backup_min_free_mb': 16,
+            'mnaas_backup_min_age': 3600,   # make_landing's in-flight files stay in flight for the whole test
+            # Host (ansible_host) and user (ansible_user) of the primary come from its inventory entry; the
+            # node-to-node port is the test sshd's; key and known_hosts are the secondary's own ~/.ssh ones.
+            'mnaas_backup_primary_location': {'port': self.edges.port},
+        }
+        inventory = self.tmp / ('inventory-%s' % uuid.uuid4().hex[:6])
+        (inventory / 'group_vars').mkdir(parents=True)
+        (inventory / 'hosts.yml').write_text(yaml.safe_dump({'edge_nodes': {'hosts': hosts}}), encoding='utf-8')
+        (inventory / 'group_vars' / 'edge_nodes.yml').write_text(yaml.safe_dump(group_vars), encoding='utf-8')
+        return inventory
+
+    # -- data on the nodes -----------------------------------------------------------------------
+    def ssh(self, node: str, command: str, check: bool = True) -> str:
+        return self.edges.ssh(node, command, check=check)
+
+    def put_landing(self, files_per_domain: int = 5) -> dict:
+        """A landing set from tools/make_landing.py (small), sent to edge1 as a tar stream (mtimes kept)."""
+        local = self.tmp / ('landing-%s' % uuid.uuid4().hex[:6])
+        summary = helpers.load_make_landing().generate(local, customers=CUSTOMERS, files_per_domain=files_per_domain,
+                                                       seed=20261126, now=time.time())
+        self.send(local, self.landing)
+        self.expected.update({name: info['customer'] for name, info in summary['files'].items() if info['kind'] == 'regular'})
+        return summary
+
+    def send(self, local: Path, remote: str) -> None:
+        archive = self.tmp / ('send-%s.tar' % uuid.uuid4().hex[:6])
+        with tarfile.open(archive, 'w', format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted(local.iterdir()):
+                tar.add(path, arcname=path.name)
+        self.edges.ssh('edge1', 'mkdir -p %s && tar -C %s -xf -' % (shlex.quote(remote), shlex.quote(remote)), stdin=archive.read_bytes())
+
+    def add_files(self, customer: str, count: int, size: int, tag: str) -> list:
+        """Files of random bytes (size each) landing on edge1 for customer; old enough to be taken."""
+        files = {'%s_Traffic_20261120_%s%02d.csv' % (customer, tag, i): (size, OLD + i) for i in range(count)}
+        self.edges.make_files('edge1', self.landing, files)
+        self.expected.update({name: customer for name in files})
+        return sorted(files)
+
+    def sha256(self, node: str, directory: str) -> dict:
+        """{name: sha256} of a directory's regular non-hidden files, by sha256sum on the node ({} when it is missing)."""
+        if self.ssh(node, 'test -d %s && echo yes || echo no' % shlex.quote(directory)).strip() != 'yes':
+            return {}
+        return self.edges.sha256(node, directory)
+
+    def tree(self, node: str) -> str:
+        """Every entry of the area on the node: type, mode, size, mtime (directories included) and content hash."""
+        area = shlex.quote(self.area)
+        return self.ssh(node, 'test -d %s || exit 0; cd %s && find . -printf "%%p %%y %%m %%s %%T@\\n" | LC_ALL=C sort '
+                              '&& find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum' % (area, area))
+
+    def temps(self, node: str) -> list:
+        return self.ssh(node, 'find %s -name "*%s*" 2>/dev/null || true' % (shlex.quote(self.area), TEMP_MARK)).split()
+
+    def read(self, node: str, path: str) -> str | None:
+        out = self.ssh(node, 'cat %s 2>/dev/null || echo "<missing>"' % shlex.quote(path))
+        return None if out == '<missing>\n' else out
+
+    # -- running -----------------------------------------------------------------------------
+    def command(self, *extra, check: bool = False, diff: bool = False, inventory: Path | None = None) -> list:
+        args = [helpers.find_tool('ansible-playbook'), '-i', str(inventory or self.inventory), str(PLAYBOOK)]
+        return args + (['--check'] if check else []) + (['--diff'] if diff else []) + [str(a) for a in extra]
+
+    def run(self, *extra, check: bool = False, diff: bool = False, expect_rc: int | None = 0, inventory: Path | None = None):
+        args = self.command(*extra, check=check, diff=diff, inventory=inventory)
+        started = time.monotonic()
+        proc = subprocess.run(args, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=helpers.RUN_TIMEOUT, check=False)
+        output = proc.stdout.decode('utf-8', 'replace')
+        self.runs += 1
+        (self.tmp / ('run-%d.log' % self.runs)).write_text(output, encoding='utf-8')
+        result = helpers.Result(args, proc.returncode, output, helpers.parse_recap(output), time.monotonic() - started)
+        if expect_rc is not None:
+            assert result.rc == expect_rc, 'ansible-playbook exited %s, expected %s%s' % (result.rc, expect_rc, result)
+        return result
+
+    def start(self, *extra, log: Path) -> subprocess.Popen:
+        with open(log, 'wb') as stream:
+            return subprocess.Popen(self.command(*extra), env=self.env, cwd=self.cwd,  # pylint: disable=consider-using-with
+                                    stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+
+    # -- checks ------------------------------------------------------------------------------
+    def assert_backups(self, nodes=NODES, result=None) -> None:
+        """Each node's backup directories hold exactly the expected files, each equal (sha256sum on the
+        node) to its source on edge1; no temporary file anywhere."""
+        sources = self.sha256('edge1', self.landing)
+        for node in nodes:
+            for customer in CUSTOMERS:
+                want = {name: sources[name] for name, owner in self.expected.items() if owner == customer}
+                got = self.sha256(node, self.backup_dir(node, customer))
+                assert got == want, '%s %s: missing %s, unexpected %s, different %s%s' % (
+                    node, customer, sorted(set(want) - set(got)), sorted(set(got) - set(want)),
+                    sorted(n for n in set(got) & set(want) if got[n] != want[n]), result or '')
+            assert not self.temps(node), '%s: temporary files left: %s%s' % (node, self.temps(node), result or '')
+
+    def cleanup(self) -> None:
+        for node in NODES:
+            self.ssh(node, 'chattr -R -i %s 2>/dev/null; rm -rf %s' % (self.area, self.area), check=False)
+
+
+@pytest.fixture
+def ssh_night(edges, tmp_path, ansible_env, ansible_workdir):
+    night = SshNight(edges, tmp_path, ansible_env, ansible_workdir)
+    yield night
+    night.cleanup()
+
+
+def _stale_lock_rerun() -> list:
+    """A killed run leaves its lock (younger than the default stale_after): the rerun takes it over."""
+    return ['-e', json.dumps({'mnaas_backup_lock_stale_after': 1})]
+
+
+# ---------------------------------------------------------------------------------------------
+
+def test_whole_night_over_ssh(ssh_night):
+    """Both nodes over SSH: every backup equal to its source on both nodes (sha256sum on each node), the
+    secondary's copies pulled across SSH from edge1, the flag SUCCESS; a second run changes nothing;
+    ``--check --diff`` shows per node and customer what would be copied or is in conflict, and writes
+    nothing on either node; the real run then copies exactly that."""
+    night = ssh_night
+    night.put_landing()
+    first = night.run()
+    assert first.changed('edge1') > 0 and first.changed('edge2') > 0, first
+    night.assert_backups(result=first)
+    assert night.read('edge1', night.flag) == 'SUCCESS\n'
+    # The secondary's sources exist only on edge1 (each node has its own /srv/mnaas): the bytes crossed SSH.
+    assert night.ssh('edge2', 'test -e %s && echo yes || echo no' % night.landing).strip() == 'no'
+    assert night.ssh('edge2', 'test -e %s/backup1 && echo yes || echo no' % night.area).strip() == 'no'
+    ledger = night.read('edge1', night.area + '/state/MNAAS_backup_files_process_ledger.csv')
+    assert ledger and all(name in ledger for name in night.expected)
+    counted = night.ssh('edge1', '/usr/bin/python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('
+                                 '\'SELECT COUNT(*) FROM customers_files_records_count\').fetchone()[0])" %s/state/MNAAS_backup_warehouse.sqlite'
+                        % night.area)
+    assert int(counted) == len(night.expected)
+
+    second = night.run()
+    assert second.changed('edge1') == 0 and second.changed('edge2') == 0, second
+    night.assert_backups(result=second)
+
+    # Two new files of ACME land, and edge2 already holds a different file under one of their names.
+    new = night.add_files('ACME_TELEMATICS', 2, 4096, 'N')
+    clash = night.backup_dir('edge2', 'ACME_TELEMATICS') + '/' + new[1]
+    night.ssh('edge2', 'echo other > %s && touch -d @%d %s' % (clash, OLD + 5, clash))
+    before = {node: night.tree(node) for node in NODES}
+    check = night.run(check=True, diff=True, expect_rc=None)
+    assert {node: night.tree(node) for node in NODES} == before, 'check mode wrote on a node%s' % check
+    out = check.output
+    for node in NODES:
+        assert '--- before: %s\n' % night.backup_dir(node, 'ACME_TELEMATICS') in out, check
+        assert '--- before: %s\n' % night.backup_dir(node, 'GLOBEX_FLEET') not in out, check  # nothing to do there
+    assert '+%s\n' % new[0] in out and '%s  # CONFLICT' % new[1] in out, check
+    assert check.changed('edge1') > 0 and check.changed('edge2') > 0, check
+
+    night.ssh('edge2', 'rm %s' % clash)
+    third = night.run()
+    assert third.changed('edge2') > 0, third
+    night.assert_backups(result=third)
+
+
+def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
+    """``--limit edge1`` does only the primary's work; ``--limit edge2`` then only pulls (edge1's tree,
+    directory times included, is untouched: it was only read). A failed night (a permission-denied
+    directory on each node, named with its host and path) converges with one ``--limit`` rerun per node."""
+    night = ssh_night
+    night.put_landing()
+    primary = night.run('--limit', 'edge1')
+    assert set(primary.recap) == {'edge1'}, primary
+    night.assert_backups(nodes=('edge1',), result=primary)
+    assert night.ssh('edge2', 'test -e %s && echo yes || echo no' % night.area).strip() == 'no', 'edge2 was touched'
+    assert night.read('edge1', night.flag) == 'SUCCESS\n'
+
+    edge1_tree = night.tree('edge1')
+    secondary = night.run('--limit', 'edge2')
+    assert set(secondary.recap) == {'edge2'} and secondary.changed('edge2') > 0, secondary
+    night.assert_backups(result=secondary)
+    assert night.tree('edge1') == edge1_tree, 'a --limit edge2 run changed something on edge1%s' % secondary
+    again = night.run('--limit', 'edge2')
+    assert again.changed('edge2') == 0, again
+
+    # A failed night: new files of both customers; GLOBEX's directory denies writes on edge1, ACME's on edge2.
+    acme = night.add_files('ACME_TELEMATICS', 2, 5000, 'P')
+    globex = night.add_files('GLOBEX_FLEET', 2, 5000, 'P')
+    denied = {'edge1': night.backup_dir('edge1', 'GLOBEX_FLEET'), 'edge2': night.backup_dir('edge2', 'ACME_TELEMATICS')}
+    for node, directory in denied.items():
+        night.ssh(node, 'chattr +i %s' % directory)
+    failed = night.run(expect_rc=2)
+    assert failed.failed('edge1') == 1 and failed.failed('edge2') == 1, failed
+    for node, directory in denied.items():
+        lines = [line for line in failed.output.splitlines() if line.startswith('fatal: [%s]' % node)]
+        assert lines and directory in lines[0], 'the failure of %s does not name %s%s' % (node, directory, failed)
+    assert night.read('edge1', night.flag) == 'FAIL\n'
+    # What each node could do, it did: ACME on edge1, and on edge2 GLOBEX but only what the primary backed up.
+    edge1_acme = night.sha256('edge1', night.backup_dir('edge1', 'ACME_TELEMATICS'))
+    assert set(acme) <= set(edge1_acme)
+    assert not set(globex) & set(night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET')))
+    assert not night.temps('edge1') and not night.temps('edge2')
+
+    for node, directory in denied.items():
+        night.ssh(node, 'chattr -i %s' % directory)
+    edge2_tree = night.tree('edge2')
+    rerun1 = night.run('--limit', 'edge1')
+    assert set(rerun1.recap) == {'edge1'} and rerun1.changed('edge1') > 0, rerun1
+    night.assert_backups(nodes=('edge1',), result=rerun1)
+    assert night.tree('edge2') == edge2_tree, 'a --limit edge1 run changed something on edge2%s' % rerun1
+    assert night.read('edge1', night.flag) == 'SUCCESS\n'
+    edge1_tree = night.tree('edge1')
+    rerun2 = night.run('--limit', 'edge2')
+    assert rerun2.changed('edge2') > 0, rerun2
+    night.assert_backups(result=rerun2)
+    assert night.tree('edge1') == edge1_tree, 'a --limit edge2 run changed something on edge1%s' % rerun2
+    whole = night.run()
+    assert whole.changed('edge1') == 0 and whole.changed('edge2') == 0, whole
+
+
+def test_secondary_killed_mid_transfer(ssh_night):
+    """edge2 (its sshd and every process of it, the pulling module included) is killed while big files
+    are crossing: the run fails naming edge2, the flag says FAIL, no partial file is under a final name
+    on edge2; once edge2 is back, the next run cleans up and completes."""
+    night = ssh_night
+    night.put_landing(files_per_domain=2)
+    big = night.add_files('GLOBEX_FLEET', 3, 120_000_000, 'B')
+    log = night.tmp / 'killed.log'
+    proc = night.start(log=log)
+    killed = False
+    try:
+        deadline = time.monotonic() + 300
+        pattern = '%s/backup2 -name "*%s*" -size +8M' % (night.area, TEMP_MARK)
+        while time.monotonic() < deadline and proc.poll() is None:
+            if night.ssh('edge2', 'find %s 2>/dev/null | head -1' % pattern, check=False).strip():
+                night.edges.kill('edge2')
+                killed = True
+                break
+            time.sleep(0.1)
+        assert killed, 'the run ended (rc %s) before a big file was seen crossing to edge2:\n%s' % (proc.poll(), log.read_text())
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        night.edges.start()
+    output = log.read_text(encoding='utf-8')
+    assert proc.returncode != 0, output
+    assert 'fatal: [edge2]' in output or 'UNREACHABLE' in output, output
+    assert night.read('edge1', night.flag) == 'FAIL\n', output
+    sources = night.sha256('edge1', night.landing)
+    finals = night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET'))
+    assert all(finals[name] == sources[name] for name in finals), 'a partial file is under a final name on edge2'
+    assert set(big) - set(finals), 'every big file was complete before the kill: it did not land mid-transfer'
+
+    rerun = night.run(*_stale_lock_rerun())
+    assert rerun.changed('edge2') > 0, rerun
+    night.assert_backups(result=rerun)
+    assert night.read('edge1', night.flag) == 'SUCCESS\n'
+
+
+def test_bad_connections_named_and_nothing_written(ssh_night):
+    """A changed host key of the primary (node to node, and Ansible's own), a missing key file and an
+    unreachable primary stop the run before anything is written, each error naming host and path;
+    an unreachable secondary fails only itself, named, and the flag says FAIL."""
+    night = ssh_night
+    night.put_landing(files_per_domain=1)
+    edges = night.edges
+    primary = 'root@%s:%d' % (edges.hosts['edge1'], edges.port)
+    lines = Path(edges.known_hosts).read_text(encoding='utf-8').splitlines()
+    edge1_line = [line for line in lines if line.startswith('[%s]:' % edges.hosts['edge1'])][0]
+    edge2_line = [line for line in lines if line.startswith('[%s]:' % edges.hosts['edge2'])][0]
+    changed_known_hosts = night.area + '/known_hosts_changed'      # on edge2: edge1's name with edge2's key
+    night.ssh('edge2', 'mkdir -p %s && echo %s > %s' % (night.area, shlex.quote(edge1_line.split(' ', 1)[0] + ' ' + edge2_line.split(' ', 1)[1]),
+                                                        changed_known_hosts))
+    before = {node: night.tree(node) for node in NODES}
+    cases = {
+        'changed host key': ({'port': edges.port, 'known_hosts': changed_known_hosts},
+                             'HOST KEY CHANGED for sftp host %s' % primary),
+        'missing key file': ({'port': edges.port, 'private_key': '/root/.ssh/no_such_key'},
+                             'private key file /root/.ssh/no_such_key for sftp host %s does not exist' % primary),
+        'unreachable primary': ({'host': '127.0.0.13', 'port': edges.port, 'retries': 1},
+                                'cannot connect to sftp host root@127.0.0.13:%d' % edges.port),
+    }
+    for label, (location, message) in cases.items():
+        result = night.run('-e', json.dumps({'mnaas_backup_primary_location': location}), expect_rc=2)
+        fatal = [line for line in result.output.splitlines() if line.startswith('fatal: [edge2]')]
+        assert fatal and message in fatal[0] and 'mnaas_backup_primary_location' in fatal[0], '%s: %s' % (label, result)
+        assert {node: night.tree(node) for node in NODES} == before, '%s: something was written%s' % (label, result)
+
+    # Ansible's own connection to edge2 with a changed host key, then with edge2 unreachable: edge1 runs alone.
+    wrong = night.tmp / 'controller_known_hosts'
+    wrong.write_text(edge1_line + '\n' + edge2_line.split(' ', 1)[0] + ' ' + edge1_line.split(' ', 1)[1] + '\n', encoding='utf-8')
+    # No ControlPersist here: a master connection left by an earlier run would skip the host key check.
+    changed_key = night.write_inventory(ansible_ssh_args='-C -o ControlMaster=no', ansible_ssh_common_args=(
+        '-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes' % wrong))
+    refused = night.run(expect_rc=4, inventory=changed_key)
+    assert refused.recap['edge2']['unreachable'] == 1 and 'Host key verification failed' in refused.output, refused
+    assert night.read('edge1', night.flag) == 'FAIL\n', refused
+    unreachable = night.write_inventory(ansible_host='127.0.0.13')
+    gone = night.run(expect_rc=4, inventory=unreachable)
+    lines = [line for line in gone.output.splitlines() if line.startswith('fatal: [edge2]: UNREACHABLE')]
+    assert lines and '127.0.0.13' in gone.output, gone
+    assert night.read('edge1', night.flag) == 'FAIL\n', gone
+    night.assert_backups(nodes=('edge1',), result=gone)
