@@ -123,7 +123,10 @@ class LocalLocation(Location):
 
     def open_write(self, path: str) -> t.BinaryIO:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o644)
-        return os.fdopen(fd, 'wb', buffering=0)
+        # Buffered: a raw write(2) may take only part of a chunk (a filesystem filling up) and say so only in
+        # its return value, which the copy does not read; the buffered writer writes the rest or raises (ENOSPC).
+        # Unbuffered, a short last chunk was committed as a truncated backup (issue 6).
+        return os.fdopen(fd, 'wb')
 
     def flush(self, paths: list[str]) -> None:
         # One syncfs() per filesystem costs far less than an fsync() per file (measured here: 1,000

@@ -2,7 +2,7 @@
 # Copyright: contributors to the mnaas.backup collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Temp names fit in one path component, even for a 255-byte file name (issue 6)."""
+"""Faults found by the reliability suite (issue 6): temp names of 255-byte file names, short writes on a filling filesystem."""
 
 from __future__ import annotations
 
@@ -54,3 +54,29 @@ def test_a_255_byte_file_is_copied(tmp_path):
     assert sorted(os.listdir(dest)) == sorted(names)
     for name in names:
         assert (dest / name).read_bytes() == name.encode()
+
+
+def test_a_short_write_is_never_committed(tmp_path):
+    """A write(2) that takes only part of a chunk (a filesystem filling up) fails the file instead of committing it
+    truncated (issue 6: found with a full tmpfs). RLIMIT_FSIZE makes the kernel cut the write short the same way."""
+    resource = pytest.importorskip('resource')
+    signal = pytest.importorskip('signal')
+    src, dest = tmp_path / 'src', tmp_path / 'dest'
+    src.mkdir()
+    dest.mkdir()
+    name = 'ACME_Traffic_big.csv'
+    (src / name).write_bytes(b'x' * (2 << 20))  # two chunks of the copy
+    loc = LocalLocation()
+    transfers = [_copy.Transfer(str(src), str(dest), (_copy.FileSpec(name),))]
+    the_plan = _copy.plan(transfers, loc, loc, _copy.Options())
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (3 << 19, limits[1]))  # 1.5 MiB: the second chunk is cut short
+    try:
+        outcomes = _copy.execute(the_plan, loc, loc, _copy.Options(fsync=False))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert [o.status for o in outcomes] == ['failed'], outcomes
+    assert 'File too large' in outcomes[0].reason
+    assert os.listdir(dest) == []
