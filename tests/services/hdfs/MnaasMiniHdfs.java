@@ -1,9 +1,9 @@
 // Fallback launcher, used by start.sh only when hadoop-client-minicluster lacks
 // org.apache.hadoop.test.MiniDFSClusterManager. Same contract: NameNode + DataNode in this JVM,
-// RPC on 127.0.0.1:8020, HTTP (WebHDFS) on 9870, the configuration written to a marker file once
-// the DataNode registered, then block until SIGTERM.
+// RPC on 127.0.0.1:8020, HTTP (WebHDFS) on 9870 (or the ports given), the configuration written to
+// a marker file once the DataNode registered, then block until SIGTERM.
 //
-// Usage: java -cp CONF:LIB/*:CLASSES MnaasMiniHdfs BASE_DIR MARKER_FILE
+// Usage: java -cp CONF:LIB/*:CLASSES MnaasMiniHdfs BASE_DIR MARKER_FILE [RPC_PORT HTTP_PORT]
 
 import java.io.File;
 import java.io.FileOutputStream;
@@ -19,8 +19,10 @@ public final class MnaasMiniHdfs {
 
   public static void main(String[] args) throws Exception {
     final HdfsConfiguration conf = new HdfsConfiguration();
+    final int rpcPort = args.length > 2 ? Integer.parseInt(args[2]) : 8020;
+    final int httpPort = args.length > 3 ? Integer.parseInt(args[3]) : 9870;
     final MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, new File(args[0]))
-        .nameNodePort(8020).nameNodeHttpPort(9870).numDataNodes(1).format(true).build();
+        .nameNodePort(rpcPort).nameNodeHttpPort(httpPort).numDataNodes(1).format(true).build();
     cluster.waitActive();
     final File marker = new File(args[1]);
     final File tmp = new File(args[1] + ".tmp");

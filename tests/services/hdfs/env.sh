@@ -4,8 +4,12 @@
 #
 #   MNAAS_HDFS_LIB   where the Hadoop jars are cached   (default ~/.cache/mnaas-backup/hdfs-lib)
 #   MNAAS_HDFS_BASE  the running cluster's directory     (default /tmp/mnaas-hdfs)
+#   MNAAS_HDFS_RPC_PORT   NameNode RPC port, what FsShell talks to   (default 8020)
+#   MNAAS_HDFS_HTTP_PORT  NameNode HTTP port, WebHDFS                (default 9870)
+#   MNAAS_HDFS_AUDIT      1: the NameNode's audit log (one line per namespace operation) goes to hdfs.log
 #
-# The cluster listens on 127.0.0.1 only: RPC 8020 (FsShell), HTTP 9870 (WebHDFS).
+# The cluster listens on 127.0.0.1 only. A second cluster beside the shared one (a benchmark's own)
+# needs its own base and both ports, e.g. MNAAS_HDFS_BASE=/tmp/x MNAAS_HDFS_RPC_PORT=18020 MNAAS_HDFS_HTTP_PORT=19870.
 
 HDFS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HDFS_LIB=${MNAAS_HDFS_LIB:-$HOME/.cache/mnaas-backup/hdfs-lib}
@@ -13,8 +17,10 @@ HDFS_BASE=${MNAAS_HDFS_BASE:-/tmp/mnaas-hdfs}
 HDFS_PID_FILE=$HDFS_BASE/hdfs.pid
 HDFS_LOG=$HDFS_BASE/hdfs.log
 HDFS_READY_FILE=$HDFS_BASE/cluster-conf.xml
-HDFS_RPC_PORT=8020
-HDFS_HTTP_PORT=9870
+HDFS_RPC_PORT=${MNAAS_HDFS_RPC_PORT:-8020}
+HDFS_HTTP_PORT=${MNAAS_HDFS_HTTP_PORT:-9870}
+HDFS_AUDIT_LEVEL=WARN
+[ "${MNAAS_HDFS_AUDIT:-}" = 1 ] && HDFS_AUDIT_LEVEL=INFO
 HDFS_URL=http://127.0.0.1:$HDFS_HTTP_PORT
 HDFS_MAIN=org.apache.hadoop.test.MiniDFSClusterManager
 HDFS_FALLBACK_MAIN=MnaasMiniHdfs
@@ -30,8 +36,21 @@ HDFS_JAVA_OPTS=(
   --add-opens=java.base/sun.security.x509=ALL-UNNAMED
 )
 
-# Refuse base directories whose removal would hurt.
+# Refuse base directories whose removal would hurt, and ports that are not ports.
 hdfs_check_base() {
+  local port
+  for port in "$HDFS_RPC_PORT" "$HDFS_HTTP_PORT"; do
+    case "$port" in
+      '' | *[!0-9]*)
+        echo "MNAAS_HDFS_RPC_PORT / MNAAS_HDFS_HTTP_PORT must be port numbers, got '$port'" >&2
+        exit 2
+        ;;
+    esac
+  done
+  if [ "$HDFS_RPC_PORT" = "$HDFS_HTTP_PORT" ]; then
+    echo "MNAAS_HDFS_RPC_PORT and MNAAS_HDFS_HTTP_PORT are both $HDFS_RPC_PORT" >&2
+    exit 2
+  fi
   case "$HDFS_BASE" in
     '' | / | /tmp | /tmp/ | "$HOME" | "$HOME"/)
       echo "MNAAS_HDFS_BASE=$HDFS_BASE is not a directory this script may own and remove" >&2
@@ -51,9 +70,10 @@ hdfs_our_pid() {
   fi
 }
 
-# Write core-site.xml, hdfs-site.xml and log4j.properties into directory $1; $2 is the log level.
+# Write core-site.xml, hdfs-site.xml and log4j.properties into directory $1; $2 is the log level,
+# $3 the audit log's (WARN: off; INFO: one line per namespace operation).
 hdfs_write_conf() {
-  local dir=$1 level=$2
+  local dir=$1 level=$2 audit=${3:-WARN}
   mkdir -p "$dir"
   cat >"$dir/core-site.xml" <<EOF
 <?xml version="1.0"?>
@@ -88,6 +108,6 @@ log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR
 log4j.logger.BlockStateChange=WARN
 log4j.logger.org.apache.hadoop.hdfs.StateChange=WARN
 log4j.logger.org.apache.hadoop.hdfs.server.datanode.DataNode.clienttrace=WARN
-log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=WARN
+log4j.logger.org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit=$audit
 EOF
 }

@@ -2,7 +2,7 @@
 # Hadoop's own client, FsShell (what `hdfs dfs` runs), against the test HDFS:
 #   fsshell.sh -cat /path          fsshell.sh -checksum /path          fsshell.sh -put -f local /path
 # Arguments are passed through; HADOOP_USER_NAME selects the (simple auth) user, root by default.
-# One JVM per call. Needs the jars start.sh downloads.
+# One JVM per call. Needs the jars start.sh downloads. MNAAS_HDFS_RPC_PORT picks the cluster (8020).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=env.sh
@@ -14,6 +14,7 @@ if [ ! -f "$HDFS_LIB/hadoop-client-api-3.4.1.jar" ]; then
 fi
 # A client configuration of its own (warnings only, on stderr), so that -cat prints only the file.
 conf=$HDFS_LIB/client-conf
+[ "$HDFS_RPC_PORT" = 8020 ] || conf=$conf-$HDFS_RPC_PORT
 if [ ! -f "$conf/log4j.properties" ] || [ "$HDFS_HERE/env.sh" -nt "$conf/log4j.properties" ]; then
   hdfs_write_conf "$conf.$$" WARN
   rm -rf "$conf"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Start a real single-node HDFS for the tests: NameNode + DataNode of Hadoop 3.4.1 in one JVM
-# (MiniDFSCluster, jars from Maven Central), on 127.0.0.1: RPC 8020, WebHDFS 9870.
+# (MiniDFSCluster, jars from Maven Central), on 127.0.0.1: RPC 8020, WebHDFS 9870 (or
+# MNAAS_HDFS_RPC_PORT / MNAAS_HDFS_HTTP_PORT, with its own MNAAS_HDFS_BASE, for a second cluster).
 #
 # Idempotent: when our cluster already runs it only waits for it to be ready. Refuses to start
-# when something else answers on port 9870. Fails fast, with the log's tail, when the JVM dies or
+# when something else answers on the HTTP or RPC port. Fails fast, with the log's tail, when the JVM dies or
 # is not ready within MNAAS_HDFS_TIMEOUT seconds (180). See README.md beside this file.
 set -euo pipefail
 
@@ -32,7 +33,7 @@ http_answers() {
 }
 
 port_answers() {
-  curl -s -o /dev/null --max-time 5 "$HDFS_URL/"
+  curl -s -o /dev/null --max-time 5 "$HDFS_URL/" || (exec 3<>"/dev/tcp/127.0.0.1/$HDFS_RPC_PORT") 2>/dev/null
 }
 
 # 1. The jars, downloaded once into the cache.
@@ -67,7 +68,7 @@ choose_main() {
   log "using the fallback launcher (MiniDFSClusterManager missing from the jar, or MNAAS_HDFS_LAUNCHER=fallback)"
   MAIN=$HDFS_FALLBACK_MAIN
   local classes=$HDFS_LIB/fallback-classes
-  if [ ! -f "$classes/$HDFS_FALLBACK_MAIN.class" ]; then
+  if [ ! -f "$classes/$HDFS_FALLBACK_MAIN.class" ] || [ "$HDFS_HERE/$HDFS_FALLBACK_MAIN.java" -nt "$classes/$HDFS_FALLBACK_MAIN.class" ]; then
     need javac "to compile the fallback launcher"
     mkdir -p "$classes"
     javac -d "$classes" -cp "$HDFS_LIB/*" "$HDFS_HERE/$HDFS_FALLBACK_MAIN.java" || die "cannot compile the fallback launcher"
@@ -79,13 +80,14 @@ launch() {
   local conf=$HDFS_BASE/conf
   rm -rf "$HDFS_BASE"
   mkdir -p "$HDFS_BASE"
-  hdfs_write_conf "$conf" INFO
+  hdfs_write_conf "$conf" INFO "$HDFS_AUDIT_LEVEL"
   local -a cmd=(java -Xmx1g "${HDFS_JAVA_OPTS[@]}" -Dtest.build.data="$HDFS_BASE/test-data")
   if [ "$MAIN" = "$HDFS_MAIN" ]; then
     cmd+=(-cp "$conf:$HDFS_LIB/*" "$MAIN" -format -datanodes 1 -nnport "$HDFS_RPC_PORT" -httpport "$HDFS_HTTP_PORT"
       -writeConfig "$HDFS_READY_FILE" -D hdfs.minidfs.basedir="$HDFS_BASE/dfs" -D hadoop.tmp.dir="$HDFS_BASE/tmp")
   else
-    cmd+=(-Dhadoop.tmp.dir="$HDFS_BASE/tmp" -cp "$conf:$HDFS_LIB/*:$HDFS_LIB/fallback-classes" "$MAIN" "$HDFS_BASE/dfs" "$HDFS_READY_FILE")
+    cmd+=(-Dhadoop.tmp.dir="$HDFS_BASE/tmp" -cp "$conf:$HDFS_LIB/*:$HDFS_LIB/fallback-classes" "$MAIN" "$HDFS_BASE/dfs" "$HDFS_READY_FILE"
+      "$HDFS_RPC_PORT" "$HDFS_HTTP_PORT")
   fi
   nohup "${cmd[@]}" >"$HDFS_LOG" 2>&1 </dev/null &
   echo $! >"$HDFS_PID_FILE"
@@ -122,7 +124,7 @@ main() {
     return 0
   fi
   if port_answers; then
-    die "something that is not our cluster already answers on $HDFS_URL; stop it first"
+    die "something that is not our cluster already answers on $HDFS_URL or port $HDFS_RPC_PORT; stop it first"
   fi
   fetch_jars
   choose_main
