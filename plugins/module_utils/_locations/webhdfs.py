@@ -14,9 +14,15 @@ GETFILESTATUS for one-entry directories, its failover neither backs off nor trea
 transient and its errors lose the HTTP status, ``rename()`` cannot tell "destination exists", and
 ``write()`` without data buffers a whole file in an unbounded queue.
 
-Every write goes to a hidden temporary name (CREATE with ``overwrite=false``, streamed to the
-DataNode through a small bounded queue); ``commit`` sets the modification time (SETTIMES) and
-RENAMEs it into place, refusing to replace a file; ``replace`` is one RENAME with OVERWRITE.
+Every write goes to a hidden temporary name (CREATE with ``overwrite=false``, then one PUT to the
+DataNode: a small file's bytes in one body, a larger one streamed through a small bounded queue);
+``commit`` sets the modification time (SETTIMES) and RENAMEs it into place, refusing to replace a
+file; ``replace`` is one RENAME with OVERWRITE. So a file costs three NameNode requests and one
+DataNode request, over kept-alive connections shared by the copy engine's workers.
+
+What requests would read from the environment on every request (proxies, ``.netrc``, the CA bundle
+variables) is read once per NameNode or DataNode address: scanning the environment cost more CPU
+than the rest of a small file's request.
 
 HA: ``urls`` lists the NameNodes. A standby, unreachable or failing (HTTP 5xx) NameNode makes the
 operation go to the next one; the one that answered is used first from then on. When none could
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import getpass
 import http.client
+import os
 import posixpath
 import queue
 import re
@@ -141,6 +148,7 @@ class WebHdfsLocation(Location):
     backoff = 0.5           # seconds before the first retry, doubled for each next one
     max_backoff = 8.0
     queue_chunks = 8        # chunks an upload buffers between the reader and the DataNode
+    inline_bytes = 1 << 20  # a file up to this size is sent in one request body, without a streaming thread
 
     def __init__(self, urls: list[str], user: str | None = None, auth: str = 'simple', kerberos_principal: str | None = None,
                  verify: bool = True, ca_cert: str | None = None, timeout: float = 30.0, retries: int = 3,
@@ -156,9 +164,15 @@ class WebHdfsLocation(Location):
             adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32)
             session.mount('http://', adapter)
             session.mount('https://', adapter)
-        # Passed with every request too: a session's verify loses to REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
+        # What requests takes from the environment per request (trust_env) is taken once per address
+        # (_environment); the CA bundle variables apply, as in requests, only without ca_cert or verify=false.
         self.verify: bool | str = ca_cert or verify
         session.verify = self.verify
+        if self.verify is True:
+            self.verify = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE') or True
+        self._trust_env = session.trust_env
+        session.trust_env = False
+        self._environ: dict[str, dict] = {}
         self.session = session
         if auth == 'kerberos':
             self.user = kerberos_principal
@@ -172,6 +186,27 @@ class WebHdfsLocation(Location):
         self._sleep: t.Callable[[float], None] = time.sleep
 
     # -- requests ------------------------------------------------------------------------------
+
+    def _environment(self, url: str) -> dict:
+        """Proxies and ``.netrc`` credentials for ``url``'s address, found once (what requests' trust_env does per request)."""
+        parts = urlsplit(url)
+        origin = '%s://%s' % (parts.scheme, parts.netloc)
+        found = self._environ.get(origin)
+        if found is None:
+            found = {'proxies': {}}
+            if self._trust_env:
+                found['proxies'] = requests.utils.get_environ_proxies(origin + '/')
+                if self.session.auth is None:
+                    netrc = requests.utils.get_netrc_auth(origin + '/')
+                    if netrc:
+                        found['auth'] = netrc
+            self._environ[origin] = found
+        return found
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        """One HTTP request through the session, with the timeout, TLS verification and environment settings."""
+        return self.session.request(method, url, timeout=self.timeout, headers=_HEADERS, verify=self.verify,
+                                    **dict(self._environment(url), **kwargs))
 
     def describe(self, path: str) -> str:
         parts = urlsplit(self.urls[self._active])
@@ -216,9 +251,8 @@ class WebHdfsLocation(Location):
                 index = (start + offset) % len(self.urls)
                 base = self.urls[index]
                 try:
-                    response = self.session.request(method, '%s/webhdfs/v1%s' % (base, quote(path, safe='/')), params=params,
-                                                    timeout=self.timeout, allow_redirects=redirect, stream=(op == 'OPEN'),
-                                                    headers=_HEADERS, verify=self.verify)
+                    response = self.request(method, '%s/webhdfs/v1%s' % (base, quote(path, safe='/')), params=params,
+                                            allow_redirects=redirect, stream=(op == 'OPEN'))
                 except requests.exceptions.SSLError as exc:
                     raise WebHdfsError('%s: TLS failed with %s: %s (set ca_cert to the CA bundle that signed the NameNode certificates)'
                                        % (self.where(op, path), base, _first_line(str(exc))[:300])) from exc
@@ -374,18 +408,23 @@ _ABORT = object()
 
 
 class _Upload:
-    """A file being written: ``write`` hands chunks through a bounded queue to a thread that streams
-    them as the body of the DataNode's PUT. Errors of that PUT are raised by ``write`` or ``close``."""
+    """A file being written, sent as the body of one PUT to the DataNode.
+
+    Up to ``inline_bytes`` are kept and sent on ``close`` in one body, from the calling thread. Past
+    that, a thread starts the PUT and ``write`` hands it chunks through a bounded queue, so a large
+    file is streamed, never held whole in memory. Errors of the PUT are raised by ``write`` or ``close``.
+    """
 
     def __init__(self, location: WebHdfsLocation, path: str, url: str) -> None:
         self._location = location
         self._path = path
         self._url = url
+        self._kept: list[bytes] = []
+        self._kept_bytes = 0
         self._queue: queue.Queue = queue.Queue(maxsize=location.queue_chunks)
         self._error: BaseException | None = None
         self._closed = False
-        self._thread = threading.Thread(target=self._send, name='webhdfs-upload', daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
     def _chunks(self) -> t.Iterator[bytes]:
         while True:
@@ -396,29 +435,37 @@ class _Upload:
                 raise _Aborted()
             yield chunk
 
-    def _send(self) -> None:
+    def _send(self, body: bytes | t.Iterator[bytes]) -> None:
         where = self._location.where('CREATE', self._path)
         try:
-            response = self._location.session.request('PUT', self._url, data=self._chunks(), timeout=self._location.timeout,
-                                                      headers=_HEADERS, verify=self._location.verify)
+            response = self._location.request('PUT', self._url, data=body)
         except _Aborted:
             return
         except requests.exceptions.RequestException as exc:
             self._error = WebHdfsError('%s: upload to DataNode %s failed: %s' % (where, urlsplit(self._url).netloc, _short_reason(exc)))
             return
         except BaseException as exc:  # pylint: disable=broad-exception-caught
-            # Whatever stops this thread must reach the writer, or the file would look complete.
+            # Whatever stops the upload must reach the writer, or the file would look complete.
             self._error = exc
             return
         if response.status_code >= 300:
             self._error = self._location.error_for('CREATE', self._path, response)
         response.close()
 
+    def _stream(self) -> None:
+        """Start the PUT in a thread and hand it what was kept so far."""
+        self._thread = threading.Thread(target=self._send, args=(self._chunks(),), name='webhdfs-upload', daemon=True)
+        self._thread.start()
+        kept, self._kept = self._kept, []
+        for chunk in kept:
+            self._put(chunk)
+
     def _put(self, item: object) -> None:
+        thread = t.cast(threading.Thread, self._thread)
         while True:
             if self._error is not None:
                 raise self._error
-            if not self._thread.is_alive():
+            if not thread.is_alive():
                 raise WebHdfsError('%s: the upload ended early' % self._location.where('CREATE', self._path))
             try:
                 self._queue.put(item, timeout=0.2)
@@ -432,24 +479,39 @@ class _Upload:
     def write(self, data: bytes) -> int:
         if self._closed:
             raise ValueError('write to a closed upload')
-        if data:
-            self._put(bytes(data))
-        return len(data)
+        if not data:
+            return 0
+        chunk = bytes(data)
+        if self._thread is None:
+            if self._kept_bytes + len(chunk) <= self._location.inline_bytes:
+                self._kept.append(chunk)
+                self._kept_bytes += len(chunk)
+                return len(chunk)
+            self._stream()
+        self._put(chunk)
+        return len(chunk)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._put(_END)
-        self._thread.join()
+        if self._thread is None:
+            body, self._kept = b''.join(self._kept), []
+            self._send(body)
+        else:
+            self._put(_END)
+            self._thread.join()
         if self._error is not None:
             raise self._error
 
     def abort(self) -> None:
-        """Break the upload off: the DataNode gets a truncated request (the temporary file is removed by the caller)."""
+        """Break the upload off: the DataNode gets a truncated request, or none (the temporary file is removed by the caller)."""
         if self._closed:
             return
         self._closed = True
+        self._kept = []
+        if self._thread is None:
+            return
         while True:
             try:
                 self._queue.get_nowait()

@@ -153,7 +153,7 @@ class FakeWebHdfs(HTTPAdapter):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path[len('/webhdfs/v1'):] or '/'
         self.calls.append((request.method, url.netloc, query.get('op', ''), path))
-        self.seen.append({'timeout': timeout, 'verify': verify, 'headers': dict(request.headers), 'query': query})
+        self.seen.append({'timeout': timeout, 'verify': verify, 'headers': dict(request.headers), 'query': query, 'proxies': proxies})
         if url.netloc in self.down:
             raise requests.exceptions.ConnectionError(
                 "HTTPConnectionPool(host='%s'): Max retries exceeded (Caused by NewConnectionError('<urllib3.connection.HTTPConnection>: "
@@ -272,15 +272,58 @@ def test_write_then_commit(fake):
     assert fake.seen[3]['query']['destination'] == '/b/f'
 
 
-def test_upload_streams_through_a_bounded_queue(fake):
+def test_a_small_file_is_one_body_without_a_thread(fake, monkeypatch):
+    fake.nodes['/b'] = Node('DIRECTORY')
+    loc = make(fake)
+    monkeypatch.setattr(webhdfs.threading, 'Thread', None)    # no thread may be started for it
+    with loc.open_write('/b/.t') as writer:
+        writer.write(b'a' * 1000)
+        writer.write(bytearray(b'b' * 1000))
+    assert fake.nodes['/b/.t'].data == b'a' * 1000 + b'b' * 1000
+    headers = fake.seen[-1]['headers']
+    assert fake.calls[-1][1] == DN and headers['Content-Length'] == '2000' and 'Transfer-Encoding' not in headers
+
+
+def test_a_file_past_inline_bytes_is_streamed_through_a_bounded_queue(fake):
     fake.nodes['/b'] = Node('DIRECTORY')
     loc = make(fake)
     loc.queue_chunks = 1
+    loc.inline_bytes = 5000
     data = os.urandom(300_000)
     with loc.open_write('/b/.t') as writer:
         for pos in range(0, len(data), 1000):
             writer.write(data[pos:pos + 1000])
     assert fake.nodes['/b/.t'].data == data
+    assert fake.seen[-1]['headers'].get('Transfer-Encoding') == 'chunked'
+    assert [op for _m, _h, op, _p in fake.calls] == ['CREATE', 'CREATE']
+
+
+def test_an_exception_while_streaming_breaks_the_upload_off(fake):
+    fake.nodes['/b'] = Node('DIRECTORY')
+    loc = make(fake)
+    loc.inline_bytes = 0
+    with pytest.raises(RuntimeError):
+        with loc.open_write('/b/.t') as writer:
+            writer.write(b'partial')
+            raise RuntimeError('source read failed')
+    assert '/b/.t' not in fake.nodes        # the DataNode got a broken request, not a file
+
+
+def test_the_environment_is_read_once_per_address(fake, monkeypatch):
+    monkeypatch.setenv('HTTP_PROXY', 'http://proxy.example:3128')
+    monkeypatch.setenv('NO_PROXY', 'dn1.example')
+    looked_up = []
+    real = requests.utils.get_environ_proxies
+    monkeypatch.setattr(requests.utils, 'get_environ_proxies', lambda url, no_proxy=None: looked_up.append(url) or real(url, no_proxy))
+    fake.nodes['/b'] = Node('DIRECTORY')
+    loc = make(fake)
+    for name in ('one', 'two', 'three'):
+        with loc.open_write('/b/.%s' % name) as writer:
+            writer.write(b'x')
+        loc.commit('/b/.%s' % name, '/b/%s' % name, OLD)
+    assert sorted(looked_up) == ['http://dn1.example:9864/', 'http://nn1.example:9870/']
+    by_host = {host: seen['proxies'] for (_m, host, _op, _p), seen in zip(fake.calls, fake.seen)}
+    assert by_host[DN] == {} and by_host['nn1.example:9870']['http'] == 'http://proxy.example:3128'
 
 
 def test_empty_file(fake):
@@ -291,7 +334,7 @@ def test_empty_file(fake):
     assert fake.nodes['/b/.e'].data == b''
 
 
-def test_an_exception_while_writing_breaks_the_upload_off(fake):
+def test_an_exception_while_writing_a_small_file_sends_nothing(fake):
     fake.nodes['/b'] = Node('DIRECTORY')
     loc = make(fake)
     with pytest.raises(RuntimeError):
