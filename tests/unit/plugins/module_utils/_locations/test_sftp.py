@@ -677,3 +677,86 @@ def test_chunk_pipe_reads_in_order_without_losing_bytes():
     assert recv.has_packet() and recv.read_all(7) == b'\x00\x00\x00\x03abc'
     pipe.close()
     assert pipe.read(10) == b'' and event.is_set()
+
+
+# ---------------------------------------------------------------------------------------------
+# The packet reader that replaces Packetizer.read_message on the location's transports
+
+def packet_pair(monkeypatch, etm: bool = False):
+    """Two real paramiko Packetizers over a socket pair, AES-128-CTR and HMAC-SHA2-256 (as agreed with
+    an OpenSSH server by paramiko 2.x); the receiver reads with ``sftp._read_message``. Counts how often
+    paramiko's own ``read_message`` is used."""
+    from cryptography.hazmat.backends import default_backend  # pylint: disable=import-outside-toplevel
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # pylint: disable=import-outside-toplevel
+    import hashlib  # pylint: disable=import-outside-toplevel
+    import socket  # pylint: disable=import-outside-toplevel
+    stock = paramiko.packet.Packetizer.read_message
+    used = collections.Counter()
+
+    def counting(self):
+        used['stock'] += 1
+        return stock(self)
+
+    monkeypatch.setattr(paramiko.packet.Packetizer, 'read_message', counting)
+    left, right = socket.socketpair()
+    right.settimeout(0.05)
+    cipher = Cipher(algorithms.AES(b'k' * 16), modes.CTR(b'i' * 16), backend=default_backend())
+    sender, receiver = paramiko.packet.Packetizer(left), paramiko.packet.Packetizer(right)
+    sender.set_outbound_cipher(cipher.encryptor(), 16, hashlib.sha256, 32, b'm' * 32, sdctr=True, etm=etm)
+    receiver.set_inbound_cipher(cipher.decryptor(), 16, hashlib.sha256, 32, b'm' * 32, etm=etm)
+    sftp._speed_up_packets(types.SimpleNamespace(packetizer=receiver))
+    return sender, receiver, used, (left, right)
+
+
+def channel_data(size: int) -> paramiko.Message:
+    msg = paramiko.Message()
+    msg.add_byte(bytes([94]))   # MSG_CHANNEL_DATA
+    msg.add_int(7)
+    msg.add_string(bytes(range(256)) * (size // 256) + b'x' * (size % 256))
+    return msg
+
+
+@pytest.mark.parametrize('etm', [False, True], ids=['mac-over-plaintext', 'etm-goes-to-paramiko'])
+def test_packet_reader_reads_what_paramiko_sends(monkeypatch, etm):
+    sender, receiver, used, sockets = packet_pair(monkeypatch, etm)
+    sizes = [0, 1, 5, 11, 300, 42_000, 262_100, 70_001]
+    sent = [channel_data(size) for size in sizes]
+    thread = threading.Thread(target=lambda: [sender.send_message(m) for m in sent])
+    thread.start()
+    try:
+        for number, msg in enumerate(sent):
+            cmd, got = receiver.read_message()
+            assert (cmd, got.seqno) == (94, number)
+            assert got.get_int() == 7 and got.get_binary() == sent[number].asbytes()[9:]
+    finally:
+        thread.join()
+        for sock in sockets:
+            sock.close()
+    assert used['stock'] == (len(sizes) if etm else 0)
+
+
+def test_packet_reader_refuses_a_changed_byte_and_asks_for_rekeying(monkeypatch):
+    sender, receiver, used, sockets = packet_pair(monkeypatch)
+    receiver.REKEY_PACKETS = 2
+    left, right = sockets
+    try:
+        sender.send_message(channel_data(1000))
+        sender.send_message(channel_data(1000))
+        assert receiver.read_message()[0] == 94 and not receiver.need_rekey()
+        assert receiver.read_message()[0] == 94 and receiver.need_rekey()
+        # A byte of the next packet changed on the way: the MAC does not match.
+        frame = []
+        sender._Packetizer__socket = types.SimpleNamespace(send=lambda data: frame.append(bytes(data)) or len(data))
+        sender.send_message(channel_data(1000))
+        data = bytearray(b''.join(frame))
+        data[100] ^= 1
+        left.sendall(bytes(data))
+        with pytest.raises(paramiko.SSHException, match='Mismatched MAC'):
+            receiver.read_message()
+        left.close()
+        with pytest.raises(EOFError):
+            receiver.read_message()
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert used['stock'] == 0
