@@ -299,7 +299,7 @@ def _slices(items: list, workers: int) -> list[list]:
 def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options) -> list[Outcome]:
     """Carry out a plan: clean old temps; per batch, write temps in parallel, flush them once, commit each."""
     for path in the_plan.temps:
-        dest_loc.remove(path)
+        _discard(dest_loc, path)  # a directory refusing writes fails its files below, not the whole run
     token = uuid.uuid4().hex[:12]
     outcomes: list[Outcome] = []
     todo = []
@@ -309,9 +309,15 @@ def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options
         else:
             status = {SKIP: 'skipped', CONFLICT: 'conflict', ERROR: 'failed'}[action.action]
             outcomes.append(Outcome(action, status, action.reason, action.spec.sha256 if action.spec else None))
-    dests = sorted({a.transfer.dest for a in todo})
-    for dest in dests:
-        dest_loc.makedirs(dest)
+    dests = []
+    for dest in sorted({a.transfer.dest for a in todo}):
+        try:
+            dest_loc.makedirs(dest)
+            dests.append(dest)
+        except (OSError, IOError) as exc:  # one customer's directory fails that customer's files only
+            outcomes.extend(Outcome(a, 'failed', 'cannot create %s: %s: %s' % (dest, type(exc).__name__, exc))
+                            for a in todo if a.transfer.dest == dest)
+    todo = [a for a in todo if a.transfer.dest in dests]
     if todo:
         src_loc.prefetch([a.src_path for a in todo])
     workers = max(1, opts.workers)
