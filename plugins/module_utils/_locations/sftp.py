@@ -92,6 +92,10 @@ MAX_REQUEST = 255 * 1024
 # Bytes in flight per file, and the SSH channel window and packet size that let them flow (measured
 # with tests/services/edge_nodes/bench_sftp.py).
 PIPELINE_BYTES = 8 * 1024 * 1024
+# A file at least this large (by the listing) is read over two connections at once, alternate requests
+# on each: two paramiko transport threads decrypt it side by side (measured: the last large file of a
+# run, alone, otherwise waits on one thread).
+SPLIT_MIN = 64 * 1024 * 1024
 WINDOW_SIZE = 16 * 1024 * 1024
 MAX_PACKET = 256 * 1024
 # Small files the engine announces (``prefetch``) are fetched ahead over one channel: files up to
@@ -107,6 +111,11 @@ TAR_FIRST_FILES = 64
 TAR_CHUNK_FILES = 512
 TAR_CHUNK_BYTES = 8 * 1024 * 1024
 TAR_CHUNK_NAME_BYTES = 32 * 1024    # the names go twice on the command line (tar, then stat)
+# Freed memory the process keeps for reuse (see _keep_freed_memory).
+TUNE_MALLOC = True
+TRIM_THRESHOLD = 64 * 1024 * 1024
+MMAP_THRESHOLD = 4 * 1024 * 1024
+_MALLOC_TUNED = False
 # SSH connections a location opens at most (threads' channels are spread over them).
 CONNECTIONS = 4
 # Reconnect backoff: BACKOFF * 2 ** n seconds before attempt n + 1, at most BACKOFF_MAX.
@@ -256,6 +265,25 @@ def _recv_into(packetizer, view: memoryview) -> None:
             raise EOFError()
         else:
             view = view[got:]
+
+
+def _keep_freed_memory() -> None:
+    """glibc gives freed memory back to the system as soon as 128 KiB are free at the top of a heap, and
+    serves blocks over 128 KiB with their own mmap: a transfer that keeps ~8 MiB of packets in flight
+    then faults in fresh pages for most of the bytes it receives (measured: 60,000 page faults for
+    400 MB). Keeping up to TRIM_THRESHOLD freed bytes, and blocks up to MMAP_THRESHOLD on the heap,
+    takes that to a few thousand. Once per process, where the C library has ``mallopt``."""
+    global _MALLOC_TUNED  # pylint: disable=global-statement
+    if _MALLOC_TUNED or not TUNE_MALLOC:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes  # pylint: disable=import-outside-toplevel
+        mallopt = ctypes.CDLL(None).mallopt
+    except (ImportError, OSError, AttributeError):
+        return
+    mallopt(-1, TRIM_THRESHOLD)     # M_TRIM_THRESHOLD
+    mallopt(-3, MMAP_THRESHOLD)     # M_MMAP_THRESHOLD
 
 
 def _speed_up_packets(transport) -> None:
@@ -471,6 +499,7 @@ class _Replies:
     def __init__(self, client) -> None:
         self.client = client
         self.replies: dict[int, tuple[int, t.Any]] = {}
+        self.handle = b''
 
     def _async_response(self, kind: int, msg, num: int) -> None:
         self.replies[num] = (kind, msg)
@@ -493,11 +522,13 @@ class _Reader(_Replies):
     copy engine asks for after reading, and costs no round trip of its own (see ``stat``).
     """
 
-    def __init__(self, loc: SftpLocation, client, path: str, handle: bytes, size_hint: int | None) -> None:
+    def __init__(self, loc: SftpLocation, client, path: str, handle: bytes, size_hint: int | None, other: _Replies | None = None) -> None:
         super().__init__(client)
         self.loc = loc
         self.path = path
         self.handle = handle
+        # Where the requests go, in turn: this channel, and another on a second connection (with its own handle).
+        self.sides: list[_Replies] = [self] if other is None else [self, other]
         self.request = loc.read_size
         self.depth = max(2, PIPELINE_BYTES // self.request)
         self.pending: collections.deque = collections.deque()   # [num, offset, length] in offset order
@@ -520,7 +551,9 @@ class _Reader(_Replies):
         # more than the rest of the read (measured: 738 sends, 0.94 s of 1.5 s CPU for 200 MB).
         if len(self.pending) > self.depth // 2:
             return
-        with _corked(self.client):
+        with contextlib.ExitStack() as stack:
+            for side in self.sides:
+                stack.enter_context(_corked(side.client))
             self._fill_corked()
 
     def _fill_corked(self) -> None:
@@ -528,15 +561,16 @@ class _Reader(_Replies):
             length = self.request
             if self.next < self.hint:
                 length = min(length, self.hint - self.next)
-            self.pending.append([self.send(CMD_READ, self.handle, int64(self.next), length), self.next, length])
+            side = self.sides[(self.next // self.request) % len(self.sides)]
+            self.pending.append([side.send(CMD_READ, side.handle, int64(self.next), length), self.next, length, side])
             if self.next >= self.hint and self.stat_num is None:
                 self.stat_num = self.send(CMD_LSTAT, self.path)
             self.next += length
 
     def _take(self) -> None:
         """Wait for the oldest request and take in its data."""
-        num, offset, length = self.pending.popleft()
-        kind, msg = self.wait(num)
+        num, offset, length, side = self.pending.popleft()
+        kind, msg = side.wait(num)
         if kind == CMD_DATA:
             parts = msg.parts if isinstance(msg, _DataReply) else [msg.get_string()]
             got = sum(len(part) for part in parts)
@@ -549,7 +583,7 @@ class _Reader(_Replies):
             if got < length:
                 # A short read: ask for the rest before anything after it.
                 self.stat_valid = False
-                rest = [self.send(CMD_READ, self.handle, int64(offset + got), length - got), offset + got, length - got]
+                rest = [side.send(CMD_READ, side.handle, int64(offset + got), length - got), offset + got, length - got, side]
                 self.pending.appendleft(rest)
         elif kind == CMD_STATUS:
             code, text = _status(msg)
@@ -583,8 +617,10 @@ class _Reader(_Replies):
                 self._take()
                 self._fill()
         except SftpError:
+            self.loc.drop_second_session(self.sides)
             raise
         except Exception as exc:  # pylint: disable=broad-except
+            self.loc.drop_second_session(self.sides)
             raise self.loc.io_error(exc, 'read', self.path) from exc
         if self.chunks and size >= len(self.chunks[0]):
             out = self.chunks.popleft()
@@ -609,10 +645,11 @@ class _Reader(_Replies):
             return
         self.closed = True
         # Not waited for: the replies (and those of reads still in flight) are taken in by later requests.
-        try:
-            self.send(CMD_CLOSE, self.handle)
-        except Exception:  # pylint: disable=broad-except
-            pass
+        for side in self.sides:
+            try:
+                side.send(CMD_CLOSE, side.handle)
+            except Exception:  # pylint: disable=broad-except
+                pass
 
     def __enter__(self) -> _Reader:
         return self
@@ -1213,6 +1250,7 @@ class SftpLocation(Location):
         if gcm:
             options.ciphers = gcm + [c for c in options.ciphers if c not in gcm]
         _speed_up_packets(transport)
+        _keep_freed_memory()
         return transport
 
     def _open_transport(self):
@@ -1325,6 +1363,41 @@ class SftpLocation(Location):
             self._sessions.append(session)
             self._local.session = session
             return session
+
+    def _open_second(self, path: str) -> _Replies | None:
+        """``path`` opened for reading on this thread's second channel (on another connection than its
+        first), or ``None``: one connection only, or that one cannot be had now (the file is read over one)."""
+        if self.connections < 2 or self._down is not None:
+            return None
+        second = getattr(self._local, 'second', None)
+        try:
+            if second is None or not (second.usable() and second.link.alive()):
+                with self._lock:
+                    if second is not None:
+                        second.close()
+                        self._local.second = None
+                    first = self._local.session.link
+                    link = self._links[(self._links.index(first) + 1) % self.connections]
+                    self._live_link(link)
+                    second = _Session(self._open_channel(link.transport), link)
+                    self._sessions.append(second)
+                    self._local.second = second
+            kind, msg = second.client._request(CMD_OPEN, path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
+            if kind != CMD_HANDLE:
+                return None
+        except Exception:  # pylint: disable=broad-except
+            if second is not None:
+                second.broken = True
+            return None
+        side = _Replies(second.client)
+        side.handle = msg.get_binary()
+        return side
+
+    def drop_second_session(self, sides: list) -> None:
+        """After a failed read over two channels: the second is opened anew for the next file."""
+        second = getattr(self._local, 'second', None)
+        if second is not None and len(sides) > 1:
+            second.broken = True
 
     def _new_channel(self, transport):
         """A session channel with large window and packets, and a receive buffer that does not copy."""
@@ -1450,7 +1523,8 @@ class SftpLocation(Location):
             kind, msg = client._request(CMD_OPEN, path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
             if kind != CMD_HANDLE:
                 raise SftpError('cannot open %s: unexpected SFTP reply %d' % (self.describe(path), kind))
-            return _Reader(self, client, path, msg.get_binary(), self._sizes.get(path))
+            size = self._sizes.get(path)
+            return _Reader(self, client, path, msg.get_binary(), size, self._open_second(path) if (size or 0) >= SPLIT_MIN else None)
         return t.cast(t.BinaryIO, self.call('open', path, start))
 
     def open_write(self, path: str) -> t.BinaryIO:

@@ -11,7 +11,9 @@ The secondary pulls from the primary: every method runs ON edge2 (inside its nam
 - ``sftp``: the copy engine (``_copy.plan`` + ``execute``) with src=SftpLocation(edge1), dest=LocalLocation,
   fsync off (rsync does not fsync); ``sftp_fsync`` the same with fsync on (the module's default); both
   announce the files to read (``prefetch``), as the engine does once it calls that hook;
-  ``sftp_nohint`` is without that call; ``sftp_pipe`` announces them but fetches them with pipelined
+  ``sftp_nohint`` is without that call; ``sftp_nosplit``, ``sftp_stockpk``, ``sftp_2conn`` and ``sftp_malloc`` are
+  ``sftp`` with large files over one connection, with paramiko's own packet reader, with 2 connections instead of 4,
+  with glibc's malloc thresholds as they are; ``sftp_pipe`` announces them but fetches them with pipelined
   SFTP requests instead of streamed tar archives (what a host without a shell for the user gets).
 
 Data: 5,000 files of 20 KB and 5 files of 200 MB on edge1; each node's /srv/mnaas is a fresh loop-mounted
@@ -39,6 +41,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 NODE_PY = '/usr/bin/python3'
+# Variants of the sftp method (more arguments for its pull), for --methods.
+VARIANTS = {
+    'sftp_nosplit': ['--split', str(1 << 62)],          # every file over one connection
+    'sftp_stockpk': ['--stock-packets'],                # paramiko's own packet reader
+    'sftp_2conn': ['--connections', '2'],
+    'sftp_malloc': ['--stock-malloc'],                  # glibc's malloc thresholds left as they are
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,16 +61,20 @@ def pull(args) -> None:
     from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
     if args.switch:
         sys.setswitchinterval(args.switch)
-    for name in ('window', 'pipeline', 'packet'):
+    for name in ('window', 'pipeline', 'packet', 'split'):
         value = getattr(args, name)
         if value:
-            setattr(sftp, {'window': 'WINDOW_SIZE', 'pipeline': 'PIPELINE_BYTES', 'packet': 'MAX_PACKET'}[name], value)
+            setattr(sftp, {'window': 'WINDOW_SIZE', 'pipeline': 'PIPELINE_BYTES', 'packet': 'MAX_PACKET', 'split': 'SPLIT_MIN'}[name], value)
+    if args.stock_malloc:
+        sftp.TUNE_MALLOC = False
+    if args.stock_packets:
+        sftp._speed_up_packets = lambda transport: None  # pylint: disable=protected-access
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = usage.ru_utime + usage.ru_stime
     user_before = usage.ru_utime
     started = time.monotonic()
     src = sftp.SftpLocation(args.host, args.port, 'root', '/root/.ssh/id_ed25519', known_hosts='/root/.ssh/known_hosts',
-                            stream_small_files=not args.no_stream)
+                            stream_small_files=not args.no_stream, connections=args.connections)
     if args.request:
         src._learn_limits = lambda client: None  # pylint: disable=protected-access
         src.read_size = args.request
@@ -144,8 +157,11 @@ def main() -> None:
     pull_args.add_argument('--prefetch', action='store_true')
     pull_args.add_argument('--no-stream', action='store_true')
     pull_args.add_argument('--switch', type=float, default=0.0, help='sys.setswitchinterval')
-    for name in ('window', 'pipeline', 'packet', 'request'):
+    for name in ('window', 'pipeline', 'packet', 'request', 'split'):
         pull_args.add_argument('--' + name, type=int, default=0)
+    pull_args.add_argument('--connections', type=int, default=4)
+    pull_args.add_argument('--stock-malloc', action='store_true')
+    pull_args.add_argument('--stock-packets', action='store_true', help="paramiko's own Packetizer.read_message")
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--small', type=int, default=5000)
     parser.add_argument('--large', type=int, default=5)
@@ -172,7 +188,9 @@ def main() -> None:
             NODE_PY, shlex.quote(MAKE_DATA), args.small, args.large))
         ssh_cmd = 'ssh -p %d -o BatchMode=yes -o StrictHostKeyChecking=yes' % args.port
         methods = args.methods.split(',')
+        print('load average at start: %s' % ' '.join('%.2f' % x for x in os.getloadavg()), flush=True)
         results: dict = {}
+        cpu: dict = {}
 
         def run(method: str, kind: str) -> float:
             src = '/srv/mnaas/bench/%s' % kind
@@ -187,8 +205,10 @@ def main() -> None:
                 command.append('--prefetch')
             if method == 'sftp_pipe':
                 command.append('--no-stream')
+            command += VARIANTS.get(method, [])
             command += shlex.split(args.extra)
             out = json.loads(nodes.ssh('edge2', ' '.join(shlex.quote(c) for c in command), capture=True))
+            cpu.setdefault((kind, method), []).append(out['cpu'])
             return out['seconds']
 
         for number in range(args.rounds):
@@ -209,7 +229,10 @@ def main() -> None:
             for method in methods:
                 times = results[(kind, method)]
                 ratio = ' %5.2fx rsync' % statistics.median(t / b for t, b in zip(times, base)) if base else ''
-                print('  %-11s %-12s %6.2f s%s' % (kind, method, statistics.median(times), ratio))
+                spent = cpu.get((kind, method))
+                spent = '  (process CPU %.2f s)' % statistics.median(spent) if spent else ''
+                print('  %-11s %-12s %6.2f s%s%s' % (kind, method, statistics.median(times), ratio, spent))
+        print('load average: %s' % ' '.join('%.2f' % x for x in os.getloadavg()))
     finally:
         if not args.keep:
             nodes.stop()

@@ -427,6 +427,51 @@ def test_short_reads_and_a_file_that_grew(make, server):
     assert server.calls['lstat'] == 1
 
 
+def test_a_large_file_is_read_over_two_connections(make, server, monkeypatch):
+    """From SPLIT_MIN bytes (by the listing) on, a file's reads alternate between the thread's channel and a
+    second one on another connection: the bytes come in order, short reads included; a small file, or a
+    location with one connection, uses one channel. A second connection lost during a read fails that
+    read (naming host and path); the next large file opens it again."""
+    monkeypatch.setattr(sftp, 'SPLIT_MIN', 200_000)
+    big, small = os.urandom(1_000_003), os.urandom(150_000)
+    server.add('/in/big', big)
+    server.add('/in/small', small)
+    loc = make(connections=3)
+    loc.listdir('/in')
+    with loc.open_read('/in/small') as reader:
+        assert read_all(reader) == small
+    assert len(server.clients) == 1
+    with loc.open_read('/in/big') as reader:
+        assert read_all(reader) == big
+    first, second = server.clients
+    assert first.transport is not second.transport and server.connects == 2
+    requests = [client.num for client in server.clients]
+    server.max_read = 1000
+    with loc.open_read('/in/big') as reader:
+        assert read_all(reader) == big
+    assert all(client.num - before > 400 for client, before in zip(server.clients, requests)), 'both channels asked for data'
+    assert loc.stat('/in/big').size == len(big)
+    server.max_read = 1 << 30
+    second.transport.active = False
+    with loc.open_read('/in/big') as reader:
+        assert read_all(reader) == big
+    assert len(server.clients) == 3 and server.connects == 3
+    server.drop_reply = server.replies + 20
+    with pytest.raises(sftp.SftpError) as caught:
+        with loc.open_read('/in/big') as reader:
+            read_all(reader)
+    assert 'connection to sftp host backup@%s:%d lost while trying to read sftp://backup@%s:%d/in/big' % (HOST, PORT, HOST, PORT) in str(caught.value)
+    with loc.open_read('/in/big') as reader:
+        assert read_all(reader) == big
+    loc.close()
+    one = make(connections=1)
+    one.listdir('/in')
+    with one.open_read('/in/big') as reader:
+        assert read_all(reader) == big
+    assert len(server.clients) == 6
+    one.close()
+
+
 @pytest.mark.parametrize('connections, threads, expected', [(1, 3, 1), (4, 3, 3), (2, 5, 2)])
 def test_each_thread_has_its_own_channel(make, server, connections, threads, expected):
     """Each thread its own SFTP channel; the channels spread over at most ``connections`` SSH connections."""
@@ -760,3 +805,23 @@ def test_packet_reader_refuses_a_changed_byte_and_asks_for_rekeying(monkeypatch)
         for sock in sockets:
             sock.close()
     assert used['stock'] == 0
+
+
+def test_freed_memory_is_kept_once_per_process(monkeypatch):
+    """mallopt is asked once: trim threshold, then mmap threshold; not at all when TUNE_MALLOC is off or
+    when the C library has no mallopt."""
+    import ctypes  # pylint: disable=import-outside-toplevel
+    calls = []
+    monkeypatch.setattr(ctypes, 'CDLL', lambda name: types.SimpleNamespace(mallopt=lambda *args: calls.append(args)))
+    monkeypatch.setattr(sftp, '_MALLOC_TUNED', False)
+    monkeypatch.setattr(sftp, 'TUNE_MALLOC', False)
+    sftp._keep_freed_memory()
+    assert calls == []
+    monkeypatch.setattr(sftp, 'TUNE_MALLOC', True)
+    sftp._keep_freed_memory()
+    sftp._keep_freed_memory()
+    assert calls == [(-1, sftp.TRIM_THRESHOLD), (-3, sftp.MMAP_THRESHOLD)]
+    monkeypatch.setattr(sftp, '_MALLOC_TUNED', False)
+    monkeypatch.setattr(ctypes, 'CDLL', lambda name: types.SimpleNamespace())
+    sftp._keep_freed_memory()
+    assert sftp._MALLOC_TUNED and len(calls) == 2
