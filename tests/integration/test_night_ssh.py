@@ -267,8 +267,9 @@ def test_whole_night_over_ssh(ssh_night):
 
 def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
     """``--limit edge1`` does only the primary's work; ``--limit edge2`` then only pulls (edge1's tree,
-    directory times included, is untouched: it was only read). A failed night (a permission-denied
-    directory on each node, named with its host and path) converges with one ``--limit`` rerun per node."""
+    directory times included, is untouched: it was only read). A permission-denied directory on each
+    node is refused by the preflight, named with its host and path, before anything is written. A failed
+    night (a backup in conflict on each node) converges with one ``--limit`` rerun per node."""
     night = ssh_night
     night.put_landing()
     primary = night.run('--limit', 'edge1')
@@ -285,26 +286,40 @@ def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
     again = night.run('--limit', 'edge2')
     assert again.changed('edge2') == 0, again
 
-    # A failed night: new files of both customers; GLOBEX's directory denies writes on edge1, ACME's on edge2.
+    # Directories that deny writing (root included: chattr +i), GLOBEX's on edge1 and ACME's on edge2: the
+    # preflight names each node's directory, and nothing is written anywhere.
     acme = night.add_files('ACME_TELEMATICS', 2, 5000, 'P')
     globex = night.add_files('GLOBEX_FLEET', 2, 5000, 'P')
     denied = {'edge1': night.backup_dir('edge1', 'GLOBEX_FLEET'), 'edge2': night.backup_dir('edge2', 'ACME_TELEMATICS')}
     for node, directory in denied.items():
         night.ssh(node, 'chattr +i %s' % directory)
-    failed = night.run(expect_rc=2)
-    assert failed.failed('edge1') == 1 and failed.failed('edge2') == 1, failed
+    before = {node: night.tree(node) for node in NODES}
+    refused = night.run(expect_rc=2)
     for node, directory in denied.items():
-        lines = [line for line in failed.output.splitlines() if line.startswith('fatal: [%s]' % node)]
-        assert lines and directory in lines[0], 'the failure of %s does not name %s%s' % (node, directory, failed)
-    assert night.read('edge1', night.flag) == 'FAIL\n'
-    # What each node could do, it did: ACME on edge1, and on edge2 GLOBEX but only what the primary backed up.
-    edge1_acme = night.sha256('edge1', night.backup_dir('edge1', 'ACME_TELEMATICS'))
-    assert set(acme) <= set(edge1_acme)
-    assert not set(globex) & set(night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET')))
-    assert not night.temps('edge1') and not night.temps('edge2')
-
+        lines = [line for line in refused.output.splitlines() if line.startswith('fatal: [%s]' % node)]
+        assert lines and "%r cannot be created or written" % directory in lines[0], 'the failure of %s does not name %s%s' % (
+            node, directory, refused)
+    assert {node: night.tree(node) for node in NODES} == before, 'something was written%s' % refused
     for node, directory in denied.items():
         night.ssh(node, 'chattr -i %s' % directory)
+
+    # A failed night: a different file already has the name of a new GLOBEX file on edge1 and of a new ACME file on edge2.
+    planted = {'edge1': night.backup_dir('edge1', 'GLOBEX_FLEET') + '/' + globex[0], 'edge2': night.backup_dir('edge2', 'ACME_TELEMATICS') + '/' + acme[0]}
+    for node, path in planted.items():
+        night.ssh(node, 'echo planted > %s' % path)
+    failed = night.run(expect_rc=2)
+    assert failed.failed('edge1') == 1 and failed.failed('edge2') == 1, failed
+    for node, path in planted.items():
+        lines = [line for line in failed.output.splitlines() if line.startswith('fatal: [%s]' % node)]
+        assert lines and path in lines[0] and 'different content' in lines[0], 'the failure of %s does not name %s%s' % (node, path, failed)
+    assert night.read('edge1', night.flag) == 'FAIL\n'
+    # What each node could do, it did; edge2 copied only what edge1 backed up (not GLOBEX's file in conflict there).
+    assert set(acme) <= set(night.sha256('edge1', night.backup_dir('edge1', 'ACME_TELEMATICS')))
+    assert set(night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET'))) & set(globex) == {globex[1]}
+    assert not night.temps('edge1') and not night.temps('edge2')
+
+    for node, path in planted.items():
+        night.ssh(node, 'rm %s' % path)
     edge2_tree = night.tree('edge2')
     rerun1 = night.run('--limit', 'edge1')
     assert set(rerun1.recap) == {'edge1'} and rerun1.changed('edge1') > 0, rerun1
