@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.mnaas.backup.plugins.module_utils import _manifest
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
 
 MTIME = 1_764_021_600.75      # 2025-11-24T22:00:00.75Z
 SHA = 'ab' * 32
@@ -150,3 +151,46 @@ def test_meaning_ignores_run_id_and_order():
 def test_done_index():
     ledger = _manifest.parse(_manifest.render(rows('a.csv', 'b.csv', size=7)), '/l.csv')
     assert _manifest.done_index(ledger) == {('ACME', 'a.csv'): (7, int(MTIME)), ('ACME', 'b.csv'): (7, int(MTIME))}
+
+
+def test_target_of_is_the_day_of_the_file_not_of_the_run():
+    row = _manifest.row_of(found(mtime=MTIME + 7200), 'run-1')  # 2025-11-25T00:00:00Z
+    assert _manifest.target_of('/counts', row) == '/counts/ACME/ACME_20251125.csv'
+    assert _manifest.target_of('/counts', _manifest.row_of(found(), 'other-run')) == '/counts/ACME/ACME_20251124.csv'
+
+
+class CountingLocation(LocalLocation):
+    """A local directory that counts the calls a remote location pays a round trip for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def listdir(self, path):
+        self.calls.append(('listdir', path))
+        return super().listdir(path)
+
+    def stat(self, path):
+        self.calls.append(('stat', path))
+        return super().stat(path)
+
+    def open_read(self, path):
+        self.calls.append(('read', path))
+        return super().open_read(path)
+
+
+def test_plan_lists_each_directory_once_and_reads_only_existing_files(tmp_path):
+    base = str(tmp_path)
+    rows = [_manifest.row_of(found(name='ACME_%d.csv' % i, mtime=MTIME + i * 86400), 'run-1') for i in range(3)]
+    rows.append(_manifest.row_of(found(customer='GLOBEX', name='GLOBEX_1.csv'), 'run-1'))
+    wanted = _manifest.targets(base, rows, 'customer_day')
+    location = CountingLocation()
+    writes = _manifest.plan(location, wanted, True)
+    assert [w.changed for w in writes] == [True] * 4 and all(w.before is None for w in writes)
+    assert sorted(location.calls) == [('listdir', base + '/ACME'), ('listdir', base + '/GLOBEX')]
+    _manifest.apply(location, writes, base, 'tok')
+    location.calls.clear()
+    again = _manifest.plan(location, wanted, True)
+    assert [w.changed for w in again] == [False] * 4
+    assert sorted(call for call in location.calls if call[0] == 'listdir') == [('listdir', base + '/ACME'), ('listdir', base + '/GLOBEX')]
+    assert sorted(call[1] for call in location.calls if call[0] == 'read') == sorted(w.path for w in writes)
