@@ -87,12 +87,14 @@ def sha256sum(paths) -> dict:
     paths = [Path(p) for p in paths]
     if not paths:
         return {}
-    proc = subprocess.run([find_tool("sha256sum"), "--"] + [str(p) for p in paths], capture_output=True, text=True, check=False)
+    # -z: one NUL-terminated line per file, names as they are (a name may hold a newline).
+    # Bytes: text mode would turn a carriage return in a name into a newline.
+    proc = subprocess.run([find_tool("sha256sum"), "-z", "--"] + [str(p) for p in paths], capture_output=True, check=False)
     assert proc.returncode == 0, "sha256sum failed: %s" % proc.stderr
     digests = {}
-    for line in proc.stdout.splitlines():
-        digest, name = line.split("  ", 1)
-        digests[Path(name)] = digest
+    for line in proc.stdout.split(b"\0")[:-1]:
+        digest, name = line.split(b"  ", 1)
+        digests[Path(os.fsdecode(name))] = digest.decode("ascii")
     assert set(digests) == set(paths), "sha256sum did not report every file: %s" % proc.stdout
     return digests
 
@@ -135,6 +137,65 @@ def snapshot(root: Path) -> dict:
         if stat.S_ISREG(info.st_mode):
             found[path.relative_to(root).as_posix()] = (info.st_ino, info.st_size, info.st_mtime_ns)
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes of a run (fault injection)
+
+def process_tree(pid: int) -> list:
+    """pid and all its descendants, from /proc (Ansible's workers call setsid(): not one process group)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="utf-8", errors="replace") as handle:
+                    children.setdefault(int(handle.read().rpartition(")")[2].split()[1]), []).append(int(entry))
+            except (OSError, IndexError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def module_pids(pid: int, module: str) -> list:
+    """The Python processes below pid running the collection's module (found by AnsiballZ_<module>.py in their command line)."""
+    found = []
+    for child in process_tree(pid):
+        try:
+            with open("/proc/%d/cmdline" % child, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if "python" in os.path.basename(argv[0].decode(errors="replace")) and any(
+                arg.endswith(("AnsiballZ_%s.py" % module).encode()) for arg in argv):
+            found.append(child)
+    return found
+
+
+def peak_rss_kib(pids) -> int:
+    """The largest VmHWM (peak resident memory, KiB) of these processes that are still there."""
+    peak = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid, encoding="utf-8") as handle:
+                for line in handle:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            continue
+    return peak
+
+
+def age_in_flight(night) -> None:
+    """Make the generator's in-flight files an hour old and expect them backed up: a test whose runs take longer
+    than min_age would otherwise see them turn old between two runs (test_night.py tests them as in flight)."""
+    hour_ago = time.time() - 3600
+    for name in night.names("in_flight"):
+        os.utime(night.landing / name, (hour_ago, hour_ago))
+        night.files[name].update(kind="regular", mtime=hour_ago, mtime_ns=(night.landing / name).stat().st_mtime_ns)
+        night.expected.add(name)
 
 
 # ---------------------------------------------------------------------------------------------
