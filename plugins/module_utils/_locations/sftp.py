@@ -34,7 +34,11 @@ paramiko's SFTPClient private methods ``_request``, ``_async_request``, ``_read_
 ``_send_packet`` and ``_write_all`` (the ones its own SFTPFile uses, the same from paramiko 2.7 to
 5.x) carry the pipelined requests. Each channel's receive buffer is replaced by one that keeps
 chunks instead of copying bytes into an array and shifting it on every read, and the client's
-``_read_all`` reads whole chunks (measured here: 26 MB/s for one large file with the stock ones).
+``_read_all`` reads whole chunks (measured here: 26 MB/s for one large file with the stock ones); its
+reader is woken once the bytes it waits for are there, not for every packet. Each transport's
+``Packetizer.read_message`` is replaced, for AES-CTR with an HMAC (what paramiko 2.x agrees with
+OpenSSH), by one with fewer copies (``_read_message``), and glibc is asked to keep freed memory for
+reuse (``_keep_freed_memory``). Measured with tests/services/edge_nodes/bench_sftp.py.
 """
 
 # pylint: disable=protected-access
@@ -92,10 +96,6 @@ MAX_REQUEST = 255 * 1024
 # Bytes in flight per file, and the SSH channel window and packet size that let them flow (measured
 # with tests/services/edge_nodes/bench_sftp.py).
 PIPELINE_BYTES = 8 * 1024 * 1024
-# A file at least this large (by the listing) is read over two connections at once, alternate requests
-# on each: two paramiko transport threads decrypt it side by side (measured: the last large file of a
-# run, alone, otherwise waits on one thread).
-SPLIT_MIN = 64 * 1024 * 1024
 WINDOW_SIZE = 16 * 1024 * 1024
 MAX_PACKET = 256 * 1024
 # Small files the engine announces (``prefetch``) are fetched ahead over one channel: files up to
@@ -116,6 +116,8 @@ TUNE_MALLOC = True
 TRIM_THRESHOLD = 64 * 1024 * 1024
 MMAP_THRESHOLD = 4 * 1024 * 1024
 _MALLOC_TUNED = False
+# A reader of a channel is woken when this many of the bytes it asks for are there (or all of them).
+WAKE_BYTES = 1024 * 1024
 # SSH connections a location opens at most (threads' channels are spread over them).
 CONNECTIONS = 4
 # Reconnect backoff: BACKOFF * 2 ** n seconds before attempt n + 1, at most BACKOFF_MAX.
@@ -306,6 +308,7 @@ class _ChunkPipe:
         self._offset = 0        # bytes of the first chunk already read
         self._size = 0
         self._closed = False
+        self._want = 1          # bytes the reader waits for: it is woken once they are there
 
     def set_event(self, event) -> None:
         with self._lock:
@@ -322,7 +325,8 @@ class _ChunkPipe:
             if data:
                 self._chunks.append(bytes(data))
                 self._size += len(data)
-            self._cv.notify_all()
+            if self._size >= self._want:
+                self._cv.notify_all()
 
     def read_ready(self) -> bool:
         with self._lock:
@@ -361,19 +365,29 @@ class _ChunkPipe:
         return out
 
     def read(self, nbytes: int, timeout: float | None = None) -> bytes:
+        """Up to ``nbytes``: waits until that many are there (at most WAKE_BYTES), the channel is closed, or
+        ``timeout`` passes with some bytes there; the reader is woken once, not for every packet."""
         with self._lock:
             if not self._size:
                 if self._closed:
                     return b''
                 if timeout == 0.0:
                     raise paramiko.buffered_pipe.PipeTimeout()
-                while not self._size and not self._closed:
-                    then = time.time()
-                    self._cv.wait(timeout)
-                    if timeout is not None:
-                        timeout -= time.time() - then
-                        if timeout <= 0.0 and not self._size:
-                            raise paramiko.buffered_pipe.PipeTimeout()
+            want = min(nbytes, WAKE_BYTES, WINDOW_SIZE // 4)
+            if self._size < want:
+                self._want = want
+                try:
+                    while self._size < want and not self._closed:
+                        then = time.time()
+                        self._cv.wait(timeout)
+                        if timeout is not None:
+                            timeout -= time.time() - then
+                            if timeout <= 0.0:
+                                if not self._size:
+                                    raise paramiko.buffered_pipe.PipeTimeout()
+                                break
+                finally:
+                    self._want = 1
             return self._take(nbytes)
 
     def empty(self) -> bytes:
@@ -499,7 +513,6 @@ class _Replies:
     def __init__(self, client) -> None:
         self.client = client
         self.replies: dict[int, tuple[int, t.Any]] = {}
-        self.handle = b''
 
     def _async_response(self, kind: int, msg, num: int) -> None:
         self.replies[num] = (kind, msg)
@@ -522,13 +535,11 @@ class _Reader(_Replies):
     copy engine asks for after reading, and costs no round trip of its own (see ``stat``).
     """
 
-    def __init__(self, loc: SftpLocation, client, path: str, handle: bytes, size_hint: int | None, other: _Replies | None = None) -> None:
+    def __init__(self, loc: SftpLocation, client, path: str, handle: bytes, size_hint: int | None) -> None:
         super().__init__(client)
         self.loc = loc
         self.path = path
         self.handle = handle
-        # Where the requests go, in turn: this channel, and another on a second connection (with its own handle).
-        self.sides: list[_Replies] = [self] if other is None else [self, other]
         self.request = loc.read_size
         self.depth = max(2, PIPELINE_BYTES // self.request)
         self.pending: collections.deque = collections.deque()   # [num, offset, length] in offset order
@@ -551,9 +562,7 @@ class _Reader(_Replies):
         # more than the rest of the read (measured: 738 sends, 0.94 s of 1.5 s CPU for 200 MB).
         if len(self.pending) > self.depth // 2:
             return
-        with contextlib.ExitStack() as stack:
-            for side in self.sides:
-                stack.enter_context(_corked(side.client))
+        with _corked(self.client):
             self._fill_corked()
 
     def _fill_corked(self) -> None:
@@ -561,16 +570,15 @@ class _Reader(_Replies):
             length = self.request
             if self.next < self.hint:
                 length = min(length, self.hint - self.next)
-            side = self.sides[(self.next // self.request) % len(self.sides)]
-            self.pending.append([side.send(CMD_READ, side.handle, int64(self.next), length), self.next, length, side])
+            self.pending.append([self.send(CMD_READ, self.handle, int64(self.next), length), self.next, length])
             if self.next >= self.hint and self.stat_num is None:
                 self.stat_num = self.send(CMD_LSTAT, self.path)
             self.next += length
 
     def _take(self) -> None:
         """Wait for the oldest request and take in its data."""
-        num, offset, length, side = self.pending.popleft()
-        kind, msg = side.wait(num)
+        num, offset, length = self.pending.popleft()
+        kind, msg = self.wait(num)
         if kind == CMD_DATA:
             parts = msg.parts if isinstance(msg, _DataReply) else [msg.get_string()]
             got = sum(len(part) for part in parts)
@@ -583,7 +591,7 @@ class _Reader(_Replies):
             if got < length:
                 # A short read: ask for the rest before anything after it.
                 self.stat_valid = False
-                rest = [side.send(CMD_READ, side.handle, int64(offset + got), length - got), offset + got, length - got, side]
+                rest = [self.send(CMD_READ, self.handle, int64(offset + got), length - got), offset + got, length - got]
                 self.pending.appendleft(rest)
         elif kind == CMD_STATUS:
             code, text = _status(msg)
@@ -617,10 +625,8 @@ class _Reader(_Replies):
                 self._take()
                 self._fill()
         except SftpError:
-            self.loc.drop_second_session(self.sides)
             raise
         except Exception as exc:  # pylint: disable=broad-except
-            self.loc.drop_second_session(self.sides)
             raise self.loc.io_error(exc, 'read', self.path) from exc
         if self.chunks and size >= len(self.chunks[0]):
             out = self.chunks.popleft()
@@ -645,11 +651,10 @@ class _Reader(_Replies):
             return
         self.closed = True
         # Not waited for: the replies (and those of reads still in flight) are taken in by later requests.
-        for side in self.sides:
-            try:
-                side.send(CMD_CLOSE, side.handle)
-            except Exception:  # pylint: disable=broad-except
-                pass
+        try:
+            self.send(CMD_CLOSE, self.handle)
+        except Exception:  # pylint: disable=broad-except
+            pass
 
     def __enter__(self) -> _Reader:
         return self
@@ -1364,41 +1369,6 @@ class SftpLocation(Location):
             self._local.session = session
             return session
 
-    def _open_second(self, path: str) -> _Replies | None:
-        """``path`` opened for reading on this thread's second channel (on another connection than its
-        first), or ``None``: one connection only, or that one cannot be had now (the file is read over one)."""
-        if self.connections < 2 or self._down is not None:
-            return None
-        second = getattr(self._local, 'second', None)
-        try:
-            if second is None or not (second.usable() and second.link.alive()):
-                with self._lock:
-                    if second is not None:
-                        second.close()
-                        self._local.second = None
-                    first = self._local.session.link
-                    link = self._links[(self._links.index(first) + 1) % self.connections]
-                    self._live_link(link)
-                    second = _Session(self._open_channel(link.transport), link)
-                    self._sessions.append(second)
-                    self._local.second = second
-            kind, msg = second.client._request(CMD_OPEN, path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
-            if kind != CMD_HANDLE:
-                return None
-        except Exception:  # pylint: disable=broad-except
-            if second is not None:
-                second.broken = True
-            return None
-        side = _Replies(second.client)
-        side.handle = msg.get_binary()
-        return side
-
-    def drop_second_session(self, sides: list) -> None:
-        """After a failed read over two channels: the second is opened anew for the next file."""
-        second = getattr(self._local, 'second', None)
-        if second is not None and len(sides) > 1:
-            second.broken = True
-
     def _new_channel(self, transport):
         """A session channel with large window and packets, and a receive buffer that does not copy."""
         channel = transport.open_session(window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET)
@@ -1523,8 +1493,7 @@ class SftpLocation(Location):
             kind, msg = client._request(CMD_OPEN, path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
             if kind != CMD_HANDLE:
                 raise SftpError('cannot open %s: unexpected SFTP reply %d' % (self.describe(path), kind))
-            size = self._sizes.get(path)
-            return _Reader(self, client, path, msg.get_binary(), size, self._open_second(path) if (size or 0) >= SPLIT_MIN else None)
+            return _Reader(self, client, path, msg.get_binary(), self._sizes.get(path))
         return t.cast(t.BinaryIO, self.call('open', path, start))
 
     def open_write(self, path: str) -> t.BinaryIO:

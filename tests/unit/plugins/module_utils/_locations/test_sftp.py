@@ -427,51 +427,6 @@ def test_short_reads_and_a_file_that_grew(make, server):
     assert server.calls['lstat'] == 1
 
 
-def test_a_large_file_is_read_over_two_connections(make, server, monkeypatch):
-    """From SPLIT_MIN bytes (by the listing) on, a file's reads alternate between the thread's channel and a
-    second one on another connection: the bytes come in order, short reads included; a small file, or a
-    location with one connection, uses one channel. A second connection lost during a read fails that
-    read (naming host and path); the next large file opens it again."""
-    monkeypatch.setattr(sftp, 'SPLIT_MIN', 200_000)
-    big, small = os.urandom(1_000_003), os.urandom(150_000)
-    server.add('/in/big', big)
-    server.add('/in/small', small)
-    loc = make(connections=3)
-    loc.listdir('/in')
-    with loc.open_read('/in/small') as reader:
-        assert read_all(reader) == small
-    assert len(server.clients) == 1
-    with loc.open_read('/in/big') as reader:
-        assert read_all(reader) == big
-    first, second = server.clients
-    assert first.transport is not second.transport and server.connects == 2
-    requests = [client.num for client in server.clients]
-    server.max_read = 1000
-    with loc.open_read('/in/big') as reader:
-        assert read_all(reader) == big
-    assert all(client.num - before > 400 for client, before in zip(server.clients, requests)), 'both channels asked for data'
-    assert loc.stat('/in/big').size == len(big)
-    server.max_read = 1 << 30
-    second.transport.active = False
-    with loc.open_read('/in/big') as reader:
-        assert read_all(reader) == big
-    assert len(server.clients) == 3 and server.connects == 3
-    server.drop_reply = server.replies + 20
-    with pytest.raises(sftp.SftpError) as caught:
-        with loc.open_read('/in/big') as reader:
-            read_all(reader)
-    assert 'connection to sftp host backup@%s:%d lost while trying to read sftp://backup@%s:%d/in/big' % (HOST, PORT, HOST, PORT) in str(caught.value)
-    with loc.open_read('/in/big') as reader:
-        assert read_all(reader) == big
-    loc.close()
-    one = make(connections=1)
-    one.listdir('/in')
-    with one.open_read('/in/big') as reader:
-        assert read_all(reader) == big
-    assert len(server.clients) == 6
-    one.close()
-
-
 @pytest.mark.parametrize('connections, threads, expected', [(1, 3, 1), (4, 3, 3), (2, 5, 2)])
 def test_each_thread_has_its_own_channel(make, server, connections, threads, expected):
     """Each thread its own SFTP channel; the channels spread over at most ``connections`` SSH connections."""
@@ -709,12 +664,27 @@ def test_chunk_pipe_reads_in_order_without_losing_bytes():
     for start in range(0, len(data), 3000):
         pipe.feed(data[start:start + 3000])
     assert event.is_set() and len(pipe) == len(data) and pipe.peek(4) == data[:4]
-    got = [pipe.read(4), pipe.read(5000), pipe.read(1), pipe.read(100_000)]
-    assert [len(g) for g in got] == [4, 5000, 1, 4995]
+    got = [pipe.read(4), pipe.read(5000), pipe.read(1), pipe.read(100_000, timeout=0.01)]
+    assert [len(g) for g in got] == [4, 5000, 1, 4995], 'what is there once the time is up'
     got.append(pipe.empty())
     assert b''.join(got) == data and len(pipe) == 0 and not event.is_set()
     with pytest.raises(paramiko.buffered_pipe.PipeTimeout):
         pipe.read(10, timeout=0.01)
+    # A reader is woken once all the bytes it asks for are there, not for every chunk.
+    taken = []
+    reader = threading.Thread(target=lambda: taken.append(pipe.read(20_000)))
+    reader.start()
+    for attempt in range(1000):
+        if pipe._want == 20_000:
+            break
+        threading.Event().wait(0.005)
+    more = os.urandom(20_000)
+    for start in range(0, 15_000, 5000):
+        pipe.feed(more[start:start + 5000])
+    assert reader.is_alive() and pipe._want == 20_000
+    pipe.feed(more[15_000:])
+    reader.join()
+    assert taken == [more] and pipe._want == 1
     recv = sftp._Recv(types.SimpleNamespace(recv=pipe.read, in_buffer=pipe))
     pipe.feed(b'\x00\x00\x00\x03ab')
     assert not recv.has_packet()
