@@ -147,6 +147,10 @@ def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
         path = absolute(key)
         if path and os.path.dirname(path) != state_dir and not os.path.isdir(os.path.dirname(path)):
             problems.append('mnaas_backup_%s %r: directory %r does not exist' % (key, path, os.path.dirname(path)))
+    count_dir = absolute('hdfs_count_dir')
+    if node_role == 'primary' and count_dir and not settings.get('hdfs_location') and not os.path.isdir(count_dir):
+        problems.append('mnaas_backup_hdfs_count_dir %r does not exist on this node (mnaas_backup_hdfs_location is empty, '
+                        'so the counts are written here)' % count_dir)
     write_key = 'backup_dir' if node_role == 'primary' else 'edge2_backup_dir'
     customers = settings.get('customers') if isinstance(settings.get('customers'), dict) else {}
     for name, conf in sorted(customers.items(), key=lambda item: str(item[0])):

@@ -207,6 +207,15 @@ def test_node_flag_in_the_hdfs_of_the_results_is_not_a_local_directory(tmp_path)
     assert len(problems) == 1 and 'mnaas_backup_flag_file' in problems[0]
 
 
+def test_node_count_dir_on_this_node_must_exist(tmp_path):
+    settings = node_settings(tmp_path, hdfs_count_dir=str(tmp_path / 'counts'))
+    problems = check_node(settings, 'primary', 1)
+    assert len(problems) == 1 and 'mnaas_backup_hdfs_count_dir' in problems[0] and str(tmp_path / 'counts') in problems[0]
+    assert check_node(dict(settings, hdfs_location={'type': 'webhdfs', 'urls': ['http://nn:9870']}), 'primary', 1) == []
+    (tmp_path / 'counts').mkdir()
+    assert check_node(settings, 'primary', 1) == []
+
+
 def test_node_backup_dir_that_cannot_be_created(tmp_path):
     (tmp_path / 'file').write_text('x')
     settings = node_settings(tmp_path)
