@@ -5,7 +5,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmarks of mnaas.backup against rsync, cp and an ansible.builtin.copy loop (see docs/performance.md).
 
-    python benchmarks/run.py [--quick] [--only copy|discover|ansible|tasks] [--data-dir DIR]
+    python benchmarks/run.py [--quick] [--only copy|discover|ansible|tasks|hdfs] [--data-dir DIR]
 
 Sections:
 
@@ -17,6 +17,9 @@ discover  peak RSS and duration of the discover module process over a large land
 ansible   ansible-playbook: a loop of ansible.builtin.copy tasks against one backup_copy task on the
           same files, and backup_copy over the whole small data set.
 tasks     the demo playbook on two landing sizes: tasks per host from PLAY RECAP must be equal.
+hdfs      only when asked (``--only hdfs``; needs Java and the Hadoop jars of tests/services/hdfs):
+          backup_copy to a WebHDFS location against Hadoop's FsShell -put, on an HDFS of its own
+          (benchmarks/bench_hdfs.py).
 
 Run as root without --data-dir, the data lives on a fresh loop-mounted ext4 image that this script
 creates, trims, unmounts and removes (also on failure or SIGTERM); otherwise in a temporary directory
@@ -48,6 +51,8 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import bench_hdfs  # benchmarks/bench_hdfs.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / 'benchmarks' / 'results'
 NAMESPACE, NAME = 'mnaas', 'backup'
@@ -55,7 +60,8 @@ SEED = 42
 IMAGE_SIZE = '8G'
 MEMORY_LIMIT_MB = 150
 TILE = 4 * 10**6            # large files repeat a make_landing CSV of this size (generating 200 MB row by row takes ~90 s)
-SECTIONS = ('copy', 'discover', 'ansible', 'tasks')
+SECTIONS = ('copy', 'discover', 'ansible', 'tasks', 'hdfs')
+DEFAULT_SECTIONS = ('copy', 'discover', 'ansible', 'tasks')     # hdfs runs only with --only hdfs
 RECAP = re.compile(r'^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+'
                    r'failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)')
 
@@ -734,6 +740,8 @@ def verdicts(results: dict) -> list[str]:
     if 'tasks' in results and 'equal' in results['tasks']:
         lines.append('- tasks per host equal for %s files: %s' % (
             ' and '.join(str(r['files']) for r in results['tasks']['runs']), 'yes' if results['tasks']['equal'] else 'NO'))
+    if 'hdfs' in results and 'error' not in results['hdfs']:
+        lines += bench_hdfs.verdicts(results['hdfs'])
     return lines
 
 
@@ -752,6 +760,8 @@ def render(results: dict) -> str:
         lines += report_discover(results['discover']['summary'])
     if 'tasks' in results and 'error' not in results['tasks']:
         lines += report_tasks(results['tasks'])
+    if 'hdfs' in results and 'error' not in results['hdfs']:
+        lines += bench_hdfs.report(sys.modules[__name__], results['hdfs'])
     lines += ['', '### Verdicts', ''] + verdicts(results)
     errors = ['- %s: %s' % (name, section['error']) for name, section in results.items() if isinstance(section, dict) and 'error' in section]
     if errors:
@@ -808,6 +818,7 @@ def run_sections(sections: list[str], profile: Profile, tools: Tools, work: Path
         'discover': lambda: bench_discover(landing, tools, work, profile),
         'ansible': lambda: bench_ansible(tools, dataset('small'), profile),
         'tasks': lambda: bench_tasks(tools, dataset('small'), work, profile),
+        'hdfs': lambda: bench_hdfs.bench(sys.modules[__name__], tools, work, profile is QUICK),
     }
     for section in sections:
         started = time.perf_counter()
@@ -832,7 +843,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     profile = QUICK if args.quick else FULL
-    sections = [s for s in SECTIONS if not args.only or s in args.only]
+    sections = [s for s in SECTIONS if (s in args.only if args.only else s in DEFAULT_SECTIONS)]
     signal.signal(signal.SIGTERM, _terminate)
     started = time.perf_counter()
     try:
