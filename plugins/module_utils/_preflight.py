@@ -130,6 +130,8 @@ def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
         elif not os.access(probe, os.W_OK | os.X_OK):
             problems.append('%s %r cannot be created or written: %r is not writable' % (label, path, probe))
 
+    if node_role == 'secondary' and 'primary_host' in settings and not settings['primary_host']:
+        problems.append('mnaas_backup_primary_host is required on the secondary: the inventory name of the primary it pulls from')
     source = absolute('source_dir')
     if node_role == 'primary' and source and not os.path.isdir(source):
         problems.append('mnaas_backup_source_dir %r does not exist or is not a directory' % source)

@@ -368,6 +368,9 @@ def test_secondary_killed_mid_transfer(ssh_night):
     finals = night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET'))
     assert all(finals[name] == sources[name] for name in finals), 'a partial file is under a final name on edge2'
     assert set(big) - set(finals), 'every big file was complete before the kill: it did not land mid-transfer'
+    # Each node has its own lock: edge1 gave its back; the killed run's lock stays on edge2.
+    lock = night.area + '/state/MNAAS_backup_files_process.sem'
+    assert night.read('edge1', lock) is None and night.read('edge2', lock) is not None, output
 
     rerun = night.run(*_stale_lock_rerun())
     assert rerun.changed('edge2') > 0, rerun

@@ -329,3 +329,10 @@ def test_primary_unreadable_path_named(tmp_path):
     assert notes == [] and len(problems) == 1
     assert problems[0].startswith('mnaas_backup_customers.GLOBEX.backup_dir %s on the primary cannot be read: ' % (tmp_path / 'b1' / 'GLOBEX'))
     assert 'Permission denied' in problems[0]
+
+
+def test_secondary_needs_its_primary(tmp_path):
+    assert check_node(node_settings(tmp_path, primary_host=''), 'secondary', 1) == [
+        'mnaas_backup_primary_host is required on the secondary: the inventory name of the primary it pulls from']
+    assert check_node(node_settings(tmp_path, primary_host='edge1'), 'secondary', 1) == []
+    assert check_node(node_settings(tmp_path, primary_host=''), 'primary', 1) == []
