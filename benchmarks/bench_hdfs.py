@@ -247,7 +247,7 @@ def _rounds(run: types.ModuleType, tools: t.Any, cluster: Cluster, dataset: t.An
     return dict(samples=samples, **extra)
 
 
-def summarize(run: types.ModuleType, key: str, dataset: t.Any, raw: dict, profile: HdfsProfile) -> dict:
+def summarize(run: types.ModuleType, dataset: t.Any, raw: dict, profile: HdfsProfile) -> dict:
     samples = raw['samples']
     ours = samples['ours']
     summary: dict[str, t.Any] = {
@@ -294,8 +294,8 @@ def bench(run: types.ModuleType, tools: t.Any, work: Path, quick: bool) -> dict:
         results = {'profile': profile._asdict(), 'url': cluster.url, 'rpc_port': cluster.rpc_port}
         raw_small = _rounds(run, tools, cluster, small, profile.small_rounds, ['ours', 'fs_dir', 'fs_each'], profile)
         raw_large = _rounds(run, tools, cluster, large, profile.large_rounds, ['ours', 'fs_dir'], profile)
-        results['small'] = {'summary': summarize(run, 'small', small, raw_small, profile), 'raw': raw_small}
-        results['large'] = {'summary': summarize(run, 'large', large, raw_large, profile), 'raw': raw_large}
+        results['small'] = {'summary': summarize(run, small, raw_small, profile), 'raw': raw_small}
+        results['large'] = {'summary': summarize(run, large, raw_large, profile), 'raw': raw_large}
         return results
     finally:
         cluster.stop()
