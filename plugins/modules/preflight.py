@@ -57,7 +57,7 @@ options:
   primary_location:
     description:
       - On the secondary, how it reads the primary (the role's C(mnaas_backup_primary_location) with its defaults),
-        as the O(mnaas.backup.backup_copy#module:src_location) option of M(mnaas.backup.backup_copy).
+        in the form of O(mnaas.backup.backup_copy#module:src_location).
       - The primary must answer (host key verified, login accepted), and each customer's C(backup_dir) and the
         primary's ledger (C(primary_ledger_file) in O(settings)) must be a directory and a file where they exist,
         each problem naming the host and the path. One that does not exist yet gives a warning.
