@@ -34,8 +34,7 @@ paramiko's SFTPClient private methods ``_request``, ``_async_request``, ``_read_
 ``_send_packet`` and ``_write_all`` (the ones its own SFTPFile uses, the same from paramiko 2.7 to
 5.x) carry the pipelined requests. Each channel's receive buffer is replaced by one that keeps
 chunks instead of copying bytes into an array and shifting it on every read, and the client's
-``_read_all`` reads whole chunks (measured here: 26 MB/s for one large file with the stock ones); its
-reader is woken once the bytes it waits for are there, not for every packet. Each transport's
+``_read_all`` reads whole chunks (measured here: 26 MB/s for one large file with the stock ones). Each transport's
 ``Packetizer.read_message`` is replaced, for AES-CTR with an HMAC (what paramiko 2.x agrees with
 OpenSSH), by one with fewer copies (``_read_message``), and glibc is asked to keep freed memory for
 reuse (``_keep_freed_memory``). Measured with tests/services/edge_nodes/bench_sftp.py.
@@ -116,8 +115,6 @@ TUNE_MALLOC = True
 TRIM_THRESHOLD = 64 * 1024 * 1024
 MMAP_THRESHOLD = 4 * 1024 * 1024
 _MALLOC_TUNED = False
-# A reader of a channel is woken when this many of the bytes it asks for are there (or all of them).
-WAKE_BYTES = 1024 * 1024
 # SSH connections a location opens at most (threads' channels are spread over them).
 CONNECTIONS = 4
 # Reconnect backoff: BACKOFF * 2 ** n seconds before attempt n + 1, at most BACKOFF_MAX.
@@ -308,7 +305,6 @@ class _ChunkPipe:
         self._offset = 0        # bytes of the first chunk already read
         self._size = 0
         self._closed = False
-        self._want = 1          # bytes the reader waits for: it is woken once they are there
 
     def set_event(self, event) -> None:
         with self._lock:
@@ -325,8 +321,7 @@ class _ChunkPipe:
             if data:
                 self._chunks.append(bytes(data))
                 self._size += len(data)
-            if self._size >= self._want:
-                self._cv.notify_all()
+            self._cv.notify_all()
 
     def read_ready(self) -> bool:
         with self._lock:
@@ -365,29 +360,19 @@ class _ChunkPipe:
         return out
 
     def read(self, nbytes: int, timeout: float | None = None) -> bytes:
-        """Up to ``nbytes``: waits until that many are there (at most WAKE_BYTES), the channel is closed, or
-        ``timeout`` passes with some bytes there; the reader is woken once, not for every packet."""
         with self._lock:
             if not self._size:
                 if self._closed:
                     return b''
                 if timeout == 0.0:
                     raise paramiko.buffered_pipe.PipeTimeout()
-            want = min(nbytes, WAKE_BYTES, WINDOW_SIZE // 4)
-            if self._size < want:
-                self._want = want
-                try:
-                    while self._size < want and not self._closed:
-                        then = time.time()
-                        self._cv.wait(timeout)
-                        if timeout is not None:
-                            timeout -= time.time() - then
-                            if timeout <= 0.0:
-                                if not self._size:
-                                    raise paramiko.buffered_pipe.PipeTimeout()
-                                break
-                finally:
-                    self._want = 1
+                while not self._size and not self._closed:
+                    then = time.time()
+                    self._cv.wait(timeout)
+                    if timeout is not None:
+                        timeout -= time.time() - then
+                        if timeout <= 0.0 and not self._size:
+                            raise paramiko.buffered_pipe.PipeTimeout()
             return self._take(nbytes)
 
     def empty(self) -> bytes:

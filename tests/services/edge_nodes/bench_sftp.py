@@ -13,9 +13,9 @@ The secondary pulls from the primary: every method runs ON edge2 (inside its nam
   announce the files to read (``prefetch``), as the engine does once it calls that hook;
   ``sftp_nohint`` is without that call; ``sftp_pipe`` announces them but fetches them with pipelined SFTP
   requests instead of streamed tar archives (what a host without a shell for the user gets). For measuring
-  one change at a time, ``sftp_stockpk``, ``sftp_malloc``, ``sftp_wake1`` and ``sftp_2conn`` are ``sftp`` with
-  paramiko's own packet reader, with glibc's malloc thresholds as they are, with the reader of a channel woken
-  for every packet, with 2 connections instead of 4.
+  one change at a time, ``sftp_stockpk``, ``sftp_malloc`` and ``sftp_2conn`` are ``sftp`` with
+  paramiko's own packet reader, with glibc's malloc thresholds as they are, with 2 connections instead of 4;
+  ``sftp_before`` is with neither of the first two changes.
 
 Data: 5,000 files of 20 KB and 5 files of 200 MB on edge1; each node's /srv/mnaas is a fresh loop-mounted
 ext4 image (MNAAS_EDGES_STORAGE_SIZE). The nodes are a separate set (base /tmp/mnaas-edges-bench, port 2223)
@@ -47,7 +47,7 @@ VARIANTS = {
     'sftp_stockpk': ['--stock-packets'],                # paramiko's own packet reader
     'sftp_2conn': ['--connections', '2'],
     'sftp_malloc': ['--stock-malloc'],                  # glibc's malloc thresholds left as they are
-    'sftp_wake1': ['--wake', '1'],                      # a channel's reader woken for every packet
+    'sftp_before': ['--stock-packets', '--stock-malloc'],   # neither (the code before issue 4's speed work)
 }
 
 
@@ -62,10 +62,10 @@ def pull(args) -> None:
     from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
     if args.switch:
         sys.setswitchinterval(args.switch)
-    for name in ('window', 'pipeline', 'packet', 'wake'):
+    for name in ('window', 'pipeline', 'packet'):
         value = getattr(args, name)
         if value:
-            setattr(sftp, {'window': 'WINDOW_SIZE', 'pipeline': 'PIPELINE_BYTES', 'packet': 'MAX_PACKET', 'wake': 'WAKE_BYTES'}[name], value)
+            setattr(sftp, {'window': 'WINDOW_SIZE', 'pipeline': 'PIPELINE_BYTES', 'packet': 'MAX_PACKET'}[name], value)
     if args.stock_malloc:
         sftp.TUNE_MALLOC = False
     if args.stock_packets:
@@ -158,7 +158,7 @@ def main() -> None:
     pull_args.add_argument('--prefetch', action='store_true')
     pull_args.add_argument('--no-stream', action='store_true')
     pull_args.add_argument('--switch', type=float, default=0.0, help='sys.setswitchinterval')
-    for name in ('window', 'pipeline', 'packet', 'request', 'wake'):
+    for name in ('window', 'pipeline', 'packet', 'request'):
         pull_args.add_argument('--' + name, type=int, default=0)
     pull_args.add_argument('--connections', type=int, default=4)
     pull_args.add_argument('--stock-malloc', action='store_true')
