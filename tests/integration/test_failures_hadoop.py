@@ -21,8 +21,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 try:  # pytest's default (prepend) import mode puts this directory on sys.path
     import test_night_hadoop as hadoop_helpers
 except ImportError:  # --import-mode=importlib

@@ -117,7 +117,7 @@ def test_hostile_names_odd_entries_sparse_and_empty_files(night, tmp_path):
     left_out = {
         'UMBRELLA_IOT_Traffic_link_out.csv': lambda p: p.symlink_to(outside),
         'UMBRELLA_IOT_Traffic_link_in.csv': lambda p: p.symlink_to(night.landing / names[0]),
-        'UMBRELLA_IOT_Traffic_fifo.csv': lambda p: os.mkfifo(p),
+        'UMBRELLA_IOT_Traffic_fifo.csv': os.mkfifo,
         'UMBRELLA_IOT_Traffic_dir.csv': lambda p: (p.mkdir(), (p / 'UMBRELLA_IOT_Traffic_inner.csv').write_text('h\n1\n')),
     }
     for name, make in left_out.items():
