@@ -315,15 +315,15 @@ def report(run: types.ModuleType, hdfs: dict) -> list[str]:
         ['  (per file: %s s; the sample itself: %s s)' % (fmt(small['fs_each_per_file_s']), fmt(small['fs_each_sample_s'])), '', ''],
         ['backup_copy no-op rerun', fmt(small['noop_s']), ''],
     ]
-    lines += ['#### %s (%d rounds; load average per round %s)' % (small['dataset'], small['rounds'],
-                                                                 ', '.join('%.1f' % x for x in small['load_per_round'])), '']
+    loads = ', '.join('%.1f' % x for x in small['load_per_round'])
+    lines += ['#### %s (%d rounds; load average per round %s)' % (small['dataset'], small['rounds'], loads), '']
     lines += table(['method', 'median s', 'its time / backup_copy (per-round median)'], rows)
     rows = [
         ['backup_copy module process, webhdfs', fmt(large['ours_s']), fmt(large['mb_per_s']['ours'], '%.0f'), '1.00x'],
         ['FsShell -put of the whole directory', fmt(large['fs_dir_s']), fmt(large['mb_per_s']['fs_dir'], '%.0f'), ratio(large['fs_dir_vs_ours'])],
     ]
-    lines += ['', '#### %s (%d rounds; load average per round %s)' % (large['dataset'], large['rounds'],
-                                                                     ', '.join('%.1f' % x for x in large['load_per_round'])), '']
+    loads = ', '.join('%.1f' % x for x in large['load_per_round'])
+    lines += ['', '#### %s (%d rounds; load average per round %s)' % (large['dataset'], large['rounds'], loads), '']
     lines += table(['method', 'median s', 'MB/s (of medians)', 'FsShell time / backup_copy time = throughput ratio'], rows)
     lines += ['', '#### NameNode audit log: operations under the destination (last round)', '']
     ops = sorted(set(small['copy_ops']) | set(small['noop_ops']))
