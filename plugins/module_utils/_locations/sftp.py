@@ -110,8 +110,11 @@ TAR_FIRST_FILES = 64
 TAR_CHUNK_FILES = 512
 TAR_CHUNK_BYTES = 8 * 1024 * 1024
 TAR_CHUNK_NAME_BYTES = 32 * 1024    # the names go twice on the command line (tar, then stat)
-# Freed memory the process keeps for reuse (see _keep_freed_memory).
+# Freed memory the process keeps for reuse (see _keep_freed_memory), from the first read of a file of
+# MALLOC_FILE_MIN bytes (by the listing) on: measured a sixth less CPU for 200 MB files, and a sixth more
+# for 20 KB files streamed ahead.
 TUNE_MALLOC = True
+MALLOC_FILE_MIN = 8 * 1024 * 1024
 TRIM_THRESHOLD = 64 * 1024 * 1024
 MMAP_THRESHOLD = 4 * 1024 * 1024
 _MALLOC_TUNED = False
@@ -535,6 +538,8 @@ class _Reader(_Replies):
         # Requests go out up to this offset: the listed size plus one request that should find the end;
         # when that one brings data (the file grew) the whole pipeline opens.
         self.hint = size_hint if size_hint is not None else 0
+        if self.hint >= MALLOC_FILE_MIN:
+            _keep_freed_memory()
         self.limit = self.hint + 1
         self.eof = False
         self.closed = False
@@ -1240,7 +1245,6 @@ class SftpLocation(Location):
         if gcm:
             options.ciphers = gcm + [c for c in options.ciphers if c not in gcm]
         _speed_up_packets(transport)
-        _keep_freed_memory()
         return transport
 
     def _open_transport(self):

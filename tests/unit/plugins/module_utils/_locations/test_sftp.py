@@ -780,3 +780,20 @@ def test_freed_memory_is_kept_once_per_process(monkeypatch):
     monkeypatch.setattr(ctypes, 'CDLL', lambda name: types.SimpleNamespace())
     sftp._keep_freed_memory()
     assert sftp._MALLOC_TUNED and len(calls) == 2
+
+
+def test_freed_memory_is_kept_from_the_first_large_file_on(make, server, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sftp, '_keep_freed_memory', lambda: calls.append(1))
+    monkeypatch.setattr(sftp, 'MALLOC_FILE_MIN', 100_000)
+    server.add('/in/small', os.urandom(99_999))
+    server.add('/in/large', os.urandom(100_000))
+    loc = make()
+    loc.listdir('/in')
+    with loc.open_read('/in/small') as reader:
+        read_all(reader)
+    assert calls == []
+    with loc.open_read('/in/large') as reader:
+        read_all(reader)
+    assert calls == [1]
+    loc.close()
