@@ -727,7 +727,7 @@ def test_packet_reader_reads_what_paramiko_sends(monkeypatch, etm):
         for number, msg in enumerate(sent):
             cmd, got = receiver.read_message()
             assert (cmd, got.seqno) == (94, number)
-            assert got.get_int() == 7 and got.get_binary() == sent[number].asbytes()[9:]
+            assert got.get_int() == 7 and got.get_binary() == msg.asbytes()[9:]
     finally:
         thread.join()
         for sock in sockets:
