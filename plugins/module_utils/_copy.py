@@ -179,8 +179,11 @@ def plan(transfers: list[Transfer], src_loc: Location, dest_loc: Location, opts:
     """Decide every file with one listing of each source and destination directory."""
     actions: list[Action] = []
     temps: list[str] = []
+    src_lists: dict[str, dict[str, Entry] | None] = {}  # customers usually share one landing directory: list it once
     for transfer in transfers:
-        src_list = src_loc.listdir(transfer.src)
+        if transfer.src not in src_lists:
+            src_lists[transfer.src] = src_loc.listdir(transfer.src)
+        src_list = src_lists[transfer.src]
         dest_list = dest_loc.listdir(transfer.dest) or {}
         temps.extend(posixpath.join(transfer.dest, name) for name in sorted(dest_list) if is_temp_name(name))
         specs = {spec.name: spec for spec in transfer.files}
@@ -290,10 +293,24 @@ def _batches(actions: list[Action]) -> t.Iterator[list[Action]]:
         yield batch
 
 
-def _slices(items: list, workers: int) -> list[list]:
-    """A few slices per worker: one pool task per file cost more than copying a small file."""
+# Files from this size on are copied in parallel; smaller ones one after another by one worker.
+PARALLEL_FROM = 1 << 20
+
+
+def _slices(items: list, size_of: t.Callable[[t.Any], int], serial_small: bool, workers: int) -> list[list]:
+    """Pool tasks. Between local filesystems, each large file alone (hashing releases the GIL, so they gain
+    from threads) and all small files in one task: threads creating small files in parallel contend in
+    the kernel and for the GIL (measured on ext4, 5,000 files of 20 KB: 1.5-1.7 s with one thread, 2.25 s
+    with four). Otherwise a few slices per worker (a pool task per file cost more than a small file)."""
+    if serial_small:
+        small = [item for item in items if size_of(item) < PARALLEL_FROM]
+        return ([small] if small else []) + [[item] for item in items if size_of(item) >= PARALLEL_FROM]
     size = max(1, min(64, -(-len(items) // (workers * 4))))
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _size(action: Action) -> int:
+    return action.src.size if action.src else 0
 
 
 def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options) -> list[Outcome]:
@@ -321,10 +338,12 @@ def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options
     if todo:
         src_loc.prefetch([a.src_path for a in todo])
     workers = max(1, opts.workers)
+    serial = not (src_loc.small_files_in_parallel or dest_loc.small_files_in_parallel)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for batch in _batches(todo):
             staged = []
-            for results in pool.map(lambda part: [_stage(a, src_loc, dest_loc, token) for a in part], _slices(batch, workers)):
+            parts = _slices(batch, _size, serial, workers)
+            for results in pool.map(lambda part: [_stage(a, src_loc, dest_loc, token) for a in part], parts):
                 for result in results:
                     if isinstance(result, Staged):
                         staged.append(result)
@@ -332,7 +351,8 @@ def execute(the_plan: Plan, src_loc: Location, dest_loc: Location, opts: Options
                         outcomes.append(result)
             if opts.fsync and staged:
                 dest_loc.flush([s.tmp for s in staged])
-            for results in pool.map(lambda part: [_commit(s, dest_loc) for s in part], _slices(staged, workers)):
+            parts = _slices(staged, lambda item: _size(item.action), serial, workers)
+            for results in pool.map(lambda part: [_commit(item, dest_loc) for item in part], parts):
                 outcomes.extend(results)
     if opts.fsync and dests:
         dest_loc.flush_dirs(dests)

@@ -70,6 +70,9 @@ class Location(abc.ABC):
     """Where files live. Implementations must make ``commit`` atomic and never replace a file."""
 
     kind = 'abstract'
+    # Whether small files gain from parallel transfers: remote locations wait on the network per file; a local
+    # filesystem does not, and threads creating small files there only contend (see _copy._slices).
+    small_files_in_parallel = True
 
     def join(self, *parts: str) -> str:
         return posixpath.join(*parts)

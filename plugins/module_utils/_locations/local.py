@@ -96,6 +96,7 @@ class LocalLocation(Location):
     """A directory tree on the machine the module runs on."""
 
     kind = 'local'
+    small_files_in_parallel = False
 
     def describe(self, path: str) -> str:
         return path

@@ -256,6 +256,13 @@ def test_plan_lists_each_directory_once(tmp_path):
     assert all(a.action == _copy.SKIP for a in the_plan.actions)
     assert sorted(loc.calls) == [('listdir', str(tmp_path / 'dest')), ('listdir', str(tmp_path / 'src'))]
 
+    # Customers sharing one landing directory: it is listed once, each destination once.
+    loc.calls.clear()
+    transfers = [transfer(tmp_path / 'src', tmp_path / ('dest%d' % k), *['f%02d.csv' % i for i in range(k, 20, 4)]) for k in range(4)]
+    the_plan = _copy.plan(transfers, loc, loc, Options())
+    assert sorted(a.name for a in the_plan.actions if a.action == _copy.COPY) == ['f%02d.csv' % i for i in range(20)]
+    assert sorted(loc.calls) == sorted([('listdir', str(tmp_path / 'src'))] + [('listdir', str(tmp_path / ('dest%d' % k))) for k in range(4)])
+
 
 # --- execute -------------------------------------------------------------------------------------
 
@@ -677,3 +684,20 @@ def test_parse_transfers_errors(raw, words):
         _copy.parse_transfers(raw)
     for word in words:
         assert word in caught.value.msg
+
+
+def test_slices_small_files_serial_between_local_filesystems():
+    """Between local filesystems small files go in one pool task, large ones one each; otherwise a few per worker."""
+    sizes = [10, 2 << 20, 20, 30, 5 << 20]
+    parts = _copy._slices(sizes, lambda size: size, True, 4)  # pylint: disable=protected-access
+    assert parts == [[10, 20, 30], [2 << 20], [5 << 20]]
+    assert _copy._slices([], lambda size: size, True, 4) == []  # pylint: disable=protected-access
+    parts = _copy._slices(list(range(100)), lambda size: size, False, 4)  # pylint: disable=protected-access
+    assert [len(part) for part in parts] == [7] * 14 + [2]
+    assert [item for part in parts for item in part] == list(range(100))
+
+
+def test_local_location_copies_small_files_serially():
+    """The local location says small files gain nothing from threads; remote ones wait on the network."""
+    assert LocalLocation.small_files_in_parallel is False
+    assert _copy.Location.small_files_in_parallel is True
