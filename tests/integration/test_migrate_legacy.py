@@ -34,13 +34,7 @@ REPO_ROOT = night_helpers.REPO_ROOT
 MIGRATE = REPO_ROOT / 'playbooks' / 'migrate_legacy.yml'
 EXAMPLE = REPO_ROOT / 'tests' / 'unit' / 'plugins' / 'lookup' / 'fixtures' / 'MNAAS_backup_files_process.properties'
 ARGUMENT_SPECS = REPO_ROOT / 'roles' / 'mnaas_backup' / 'meta' / 'argument_specs.yml'
-COMMON = {
-    'dbname': 'mnaas',
-    'MNAASConfPath': '/app/hadoop_users/MNAAS/MNAAS_Configuration_Files',
-    'MNAASLocalLogPath': '/app/hadoop_users/MNAAS/MNAAS_Logs',
-    'MNAASLocalPath': '/app/hadoop_users/MNAAS',
-    'MNAASInputPath': '/app/hadoop_users/MNAAS/MNAAS_Input',
-}
+COMMON = json.loads(EXAMPLE.with_name('MNAAS_backup_files_process.expected.json').read_text())['common_variables']
 LEGACY_KEYS = (
     'MNAAS_Customer_backup_files_process_Scriptname', 'MNAAS_backup_files_process_ProcessStatusFileName',
     'MNAAS_backup_files_process_logpath', 'MNAAS_backup_file_process_filename', 'MNAAS_backup_filename_hdfs_customer',

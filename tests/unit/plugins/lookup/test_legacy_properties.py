@@ -11,6 +11,7 @@ hypothesis round trips); here the glue: the lookup is built as Ansible's plugin 
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from unittest import mock
@@ -30,46 +31,10 @@ from ansible_collections.mnaas.backup.plugins.module_utils import _legacy
 NAME = 'mnaas.backup.legacy_properties'
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 EXAMPLE = FIXTURES / 'MNAAS_backup_files_process.properties'
-COMMON = {
-    'dbname': 'mnaas',
-    'MNAASConfPath': '/app/hadoop_users/MNAAS/MNAAS_Configuration_Files',
-    'MNAASLocalLogPath': '/app/hadoop_users/MNAAS/MNAAS_Logs',
-    'MNAASLocalPath': '/app/hadoop_users/MNAAS',
-    'MNAASInputPath': '/app/hadoop_users/MNAAS/MNAAS_Input',
-}
-
-# What the shared example says, written out.
-EXPECTED = {
-    'mnaas_backup_source_dir': '/app/hadoop_users/MNAAS/MNAAS_Input',
-    'mnaas_backup_domains': {
-        'traffic': '*_Traffic_*.csv',
-        'activations': '*_Activations_*.csv',
-        'actives': '*_Actives_*.csv',
-        'tolling': '*_Tolling_*.csv',
-    },
-    'mnaas_backup_customers': {
-        'ACME_TELEMATICS': {
-            'backup_dir': '/backup1/MNAAS/Customer_backup/ACME_TELEMATICS',
-            'edge2_backup_dir': '/backup2/MNAAS/Customer_backup/ACME_TELEMATICS',
-        },
-        'GLOBEX_FLEET': {
-            'backup_dir': '/backup1/MNAAS/Customer_backup/GLOBEX_FLEET',
-            'edge2_backup_dir': '/backup2/MNAAS/Customer_backup/GLOBEX_FLEET',
-        },
-        'INITECH_METERS': {
-            'backup_dir': '/backup1/MNAAS/Customer_backup/INITECH_METERS',
-            'edge2_backup_dir': '/backup2/MNAAS/Customer_backup/INITECH_METERS',
-        },
-    },
-    'mnaas_backup_max_files': 500,
-    'mnaas_backup_manifest_file': '/app/hadoop_users/MNAAS/MNAAS_backup_files_process_list.csv',
-    'mnaas_backup_flag_file': '/app/hadoop_users/MNAAS/MNAAS_Configuration_Files/MNAAS_backup_files_process_ProcessStatusFile',
-    'mnaas_backup_staging_table': 'customers_files_inter_record_count',
-    'mnaas_backup_final_table': 'customers_files_records_count',
-    'mnaas_backup_refresh_statement': 'refresh $dbname.customers_files_records_count',
-    'mnaas_backup_hdfs_count_dir': '/user/MNAAS/backup_files_count/customer',
-    'mnaas_backup_edge2_host': 'mtthdoped02',
-}
+# The common variables the example uses, and what it says, written out (shared with test_legacy.py).
+_EXPECTED = json.loads((FIXTURES / 'MNAAS_backup_files_process.expected.json').read_text())
+COMMON = _EXPECTED['common_variables']
+EXPECTED = _EXPECTED['variables']
 
 
 def make_lookup() -> legacy_properties.LookupModule:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 import posixpath
 import random
@@ -34,45 +35,10 @@ SHARED_EXAMPLE = next((up / SHARED_NAME for up in HERE.parents if (up / SHARED_N
 # The example's body (after the shebang line) as ../shared holds it, for trees without ../shared.
 SHARED_BODY_SHA256 = 'bf9948a2be90bdc9423acbef4254ab0bb35d3a2a74b02f321cfb076b9f1e6d2b'
 
-COMMON = {
-    'dbname': 'mnaas',
-    'MNAASConfPath': '/app/hadoop_users/MNAAS/MNAAS_Configuration_Files',
-    'MNAASLocalLogPath': '/app/hadoop_users/MNAAS/MNAAS_Logs',
-    'MNAASLocalPath': '/app/hadoop_users/MNAAS',
-    'MNAASInputPath': '/app/hadoop_users/MNAAS/MNAAS_Input',
-}
-
-EXPECTED = {
-    'mnaas_backup_source_dir': '/app/hadoop_users/MNAAS/MNAAS_Input',
-    'mnaas_backup_domains': {
-        'traffic': '*_Traffic_*.csv',
-        'activations': '*_Activations_*.csv',
-        'actives': '*_Actives_*.csv',
-        'tolling': '*_Tolling_*.csv',
-    },
-    'mnaas_backup_customers': {
-        'ACME_TELEMATICS': {
-            'backup_dir': '/backup1/MNAAS/Customer_backup/ACME_TELEMATICS',
-            'edge2_backup_dir': '/backup2/MNAAS/Customer_backup/ACME_TELEMATICS',
-        },
-        'GLOBEX_FLEET': {
-            'backup_dir': '/backup1/MNAAS/Customer_backup/GLOBEX_FLEET',
-            'edge2_backup_dir': '/backup2/MNAAS/Customer_backup/GLOBEX_FLEET',
-        },
-        'INITECH_METERS': {
-            'backup_dir': '/backup1/MNAAS/Customer_backup/INITECH_METERS',
-            'edge2_backup_dir': '/backup2/MNAAS/Customer_backup/INITECH_METERS',
-        },
-    },
-    'mnaas_backup_max_files': 500,
-    'mnaas_backup_manifest_file': '/app/hadoop_users/MNAAS/MNAAS_backup_files_process_list.csv',
-    'mnaas_backup_flag_file': '/app/hadoop_users/MNAAS/MNAAS_Configuration_Files/MNAAS_backup_files_process_ProcessStatusFile',
-    'mnaas_backup_staging_table': 'customers_files_inter_record_count',
-    'mnaas_backup_final_table': 'customers_files_records_count',
-    'mnaas_backup_refresh_statement': 'refresh $dbname.customers_files_records_count',
-    'mnaas_backup_hdfs_count_dir': '/user/MNAAS/backup_files_count/customer',
-    'mnaas_backup_edge2_host': 'mtthdoped02',
-}
+# The common variables the example uses, and the role variables it gives (shared with the lookup's tests).
+_EXPECTED = json.loads(EXAMPLE.with_name('MNAAS_backup_files_process.expected.json').read_text())
+COMMON = _EXPECTED['common_variables']
+EXPECTED = _EXPECTED['variables']
 
 
 # ---------------------------------------------------------------------------------------------
