@@ -93,6 +93,11 @@ class Location(abc.ABC):
     def open_read(self, path: str) -> t.BinaryIO:
         """A binary stream of the file at ``path``."""
 
+    def replaced(self, reader: t.BinaryIO, path: str) -> bool:
+        """Whether ``path`` names another file than the one ``reader`` (of ``open_read``) reads: the source was
+        replaced (renamed over) while it was read. ``False`` where the location cannot tell."""
+        return False
+
     @abc.abstractmethod
     def makedirs(self, path: str) -> None:
         """Create directory ``path`` and its parents when missing."""

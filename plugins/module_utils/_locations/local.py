@@ -125,6 +125,14 @@ class LocalLocation(Location):
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
         return os.fdopen(fd, 'rb', buffering=0)
 
+    def replaced(self, reader: t.BinaryIO, path: str) -> bool:
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            return True
+        then = os.fstat(reader.fileno())
+        return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
     def makedirs(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
 

@@ -371,6 +371,9 @@ class _ModifyOnClose:
     def read(self, size=-1):
         return self.stream.read(size)
 
+    def fileno(self):
+        return self.stream.fileno()
+
     def __enter__(self):
         return self
 
@@ -418,6 +421,29 @@ def test_execute_source_changed_during_copy_is_not_committed(tmp_path, how):
     assert result['victim.csv'][0] == 'failed'
     assert 'changed while it was copied' in result['victim.csv'][1]
     assert listing(tmp_path / 'dest') == ['other.csv']
+
+
+class SwappedWhileRead(LocalLocation):
+    """Source location whose file is renamed over, once opened, by another of the same size and mtime."""
+
+    def open_read(self, path):
+        stream = super().open_read(path)
+        twin = path + '.twin'
+        with open(twin, 'wb') as handle:
+            handle.write(b'x' * os.path.getsize(path))
+        st = os.stat(path)
+        os.utime(twin, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(twin, path)
+        return stream
+
+
+def test_execute_source_renamed_over_while_read_is_not_committed(tmp_path):
+    """The open file still gives the content discovery hashed; the name now holds another file: not committed."""
+    write(tmp_path / 'src', 'f.csv', b'a\nb\n')
+    spec = FileSpec('f.csv', 4, OLD, sha(b'a\nb\n'))
+    outcomes = run([transfer(tmp_path / 'src', tmp_path / 'dest', spec)], src_loc=SwappedWhileRead())
+    assert (outcomes[0].status, outcomes[0].reason) == ('failed', 'source changed while it was copied; not committed, retried next run')
+    assert listing(tmp_path / 'dest') == []
 
 
 def test_execute_sha256_mismatch_is_not_committed(tmp_path):
