@@ -111,10 +111,13 @@ def _existing_ancestor(path: str) -> str:
     return path
 
 
-def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
+def check_node(settings: dict, node_role: str, min_free_mb: int, notes: list[str] | None = None) -> list[str]:
     """Problems of this node's filesystems: what must exist does, what the run creates can be created,
     and every backup filesystem has at least ``min_free_mb`` MiB free. Paths that are not absolute
-    were reported by ``check`` and are left out here."""
+    were reported by ``check`` and are left out here.
+
+    A customer's own backup directory that exists but refuses writes is not a problem of the night but of
+    that customer: it goes to ``notes`` (the copy then fails that customer and the others go on)."""
     problems: list[str] = []
 
     def absolute(key: str) -> str | None:
@@ -160,7 +163,12 @@ def check_node(settings: dict, node_role: str, min_free_mb: int) -> list[str]:
         if not isinstance(path, str) or not path.startswith('/'):
             continue
         label = 'mnaas_backup_customers.%s.%s' % (name, write_key)
-        creatable(os.path.normpath(path), label)
+        path = os.path.normpath(path)
+        if os.path.isdir(path) and not os.access(path, os.W_OK | os.X_OK):
+            if notes is not None:
+                notes.append('%s %r is not writable: customer %s will fail tonight, the others go on' % (label, path, name))
+        else:
+            creatable(path, label)
         stats = os.statvfs(_existing_ancestor(path))
         free_mb = stats.f_bavail * stats.f_frsize // (1024 * 1024)
         if free_mb < min_free_mb:

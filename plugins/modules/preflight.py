@@ -48,6 +48,8 @@ options:
       - The landing directory exists (primary); the state directory and each backup directory this node
         writes exist or can be created; the directories of the lock, ledger, manifest, flag and SQLite file
         exist or are the state directory; each backup filesystem has at least O(min_free_mb) MiB free.
+      - A customer's own backup directory that exists but refuses writes is only a warning: the copy fails that
+        customer and backs up the others.
     type: str
     choices: [primary, secondary]
   min_free_mb:
@@ -161,9 +163,9 @@ from ansible_collections.mnaas.backup.plugins.module_utils._preflight import che
 def logic(module: AnsibleModule) -> dict:
     params = module.params
     problems = check(params['settings'], params['known_variables'], params['set_variables'], params['needed_dirs'])
-    if params['node_role']:
-        problems.extend(check_node(params['settings'], params['node_role'], params['min_free_mb']))
     notes: list[str] = []
+    if params['node_role']:
+        problems.extend(check_node(params['settings'], params['node_role'], params['min_free_mb'], notes))
     if params['primary_location'] is not None:
         try:
             primary = open_location(params['primary_location'], 'mnaas_backup_primary_location', module.warn)
@@ -171,12 +173,13 @@ def logic(module: AnsibleModule) -> dict:
             problems.append(exc.msg)
         else:
             try:
-                found, notes = check_primary(primary, params['settings'])
+                found, primary_notes = check_primary(primary, params['settings'])
             finally:
                 primary.close()
             problems.extend(found)
-            for note in notes:
-                module.warn(note)
+            notes.extend(primary_notes)
+    for note in notes:
+        module.warn(note)
     if problems:
         raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)), problems=problems, notes=notes)
     return {'changed': False, 'problems': problems, 'notes': notes}

@@ -267,8 +267,8 @@ def test_whole_night_over_ssh(ssh_night):
 
 def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
     """``--limit edge1`` does only the primary's work; ``--limit edge2`` then only pulls (edge1's tree,
-    directory times included, is untouched: it was only read). A permission-denied directory on each
-    node is refused by the preflight, named with its host and path, before anything is written. A failed
+    directory times included, is untouched: it was only read). A permission-denied customer directory on
+    each node: the preflight warns, that customer fails there (named with host and path), the others are done. A failed
     night (a backup in conflict on each node) converges with one ``--limit`` rerun per node."""
     night = ssh_night
     night.put_landing()
@@ -287,21 +287,27 @@ def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
     assert again.changed('edge2') == 0, again
 
     # Directories that deny writing (root included: chattr +i), GLOBEX's on edge1 and ACME's on edge2: the
-    # preflight names each node's directory, and nothing is written anywhere.
+    # preflight warns naming each, those customers fail on that node, the others are done; flag FAIL.
     acme = night.add_files('ACME_TELEMATICS', 2, 5000, 'P')
     globex = night.add_files('GLOBEX_FLEET', 2, 5000, 'P')
     denied = {'edge1': night.backup_dir('edge1', 'GLOBEX_FLEET'), 'edge2': night.backup_dir('edge2', 'ACME_TELEMATICS')}
     for node, directory in denied.items():
         night.ssh(node, 'chattr +i %s' % directory)
-    before = {node: night.tree(node) for node in NODES}
-    refused = night.run(expect_rc=2)
+    try:
+        refused = night.run(expect_rc=2)
+    finally:
+        for node, directory in denied.items():
+            night.ssh(node, 'chattr -i %s' % directory)
     for node, directory in denied.items():
+        assert "%r is not writable: customer" % directory in refused.warnings(), 'no warning names %s%s' % (directory, refused)
         lines = [line for line in refused.output.splitlines() if line.startswith('fatal: [%s]' % node)]
-        assert lines and "%r cannot be created or written" % directory in lines[0], 'the failure of %s does not name %s%s' % (
+        assert lines and directory in lines[0] and 'Operation not permitted' in lines[0], 'the failure of %s does not name %s%s' % (
             node, directory, refused)
-    assert {node: night.tree(node) for node in NODES} == before, 'something was written%s' % refused
-    for node, directory in denied.items():
-        night.ssh(node, 'chattr -i %s' % directory)
+    assert night.read('edge1', night.flag) == 'FAIL\n'
+    assert set(acme) <= set(night.sha256('edge1', night.backup_dir('edge1', 'ACME_TELEMATICS'))), refused
+    assert not set(globex) & set(night.sha256('edge1', night.backup_dir('edge1', 'GLOBEX_FLEET'))), refused
+    assert not (set(acme) | set(globex)) & set(night.sha256('edge2', night.backup_dir('edge2', 'ACME_TELEMATICS'))
+                                               | night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET'))), refused
 
     # A failed night: a different file already has the name of a new GLOBEX file on edge1 and of a new ACME file on edge2.
     planted = {'edge1': night.backup_dir('edge1', 'GLOBEX_FLEET') + '/' + globex[0], 'edge2': night.backup_dir('edge2', 'ACME_TELEMATICS') + '/' + acme[0]}

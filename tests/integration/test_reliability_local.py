@@ -268,7 +268,7 @@ def test_refusing_customer_dirs_and_sources_changing_during_the_copy(night, tmp_
     no longer be created (immutable parent): those customers fail, the others complete on both nodes, the run fails
     naming them, flag FAIL. Meanwhile a source grows while it is copied, one is replaced after the copy listed it, one
     is deleted between discovery and the copy: none is committed, each is named. Writable again, the next run converges.
-    (Unwritable before the run starts, the preflight refuses the whole night: test_preflight_refuses_unwritable_dir.)"""
+    (Unwritable before the run starts: test_customer_dir_unwritable_from_the_start.)"""
     night_helpers.age_in_flight(night)
     oldest = time.time() - 10 * 86400
     grow, replace = 'ACME_TELEMATICS_Traffic_20200101_9001.csv', 'ACME_TELEMATICS_Traffic_20200101_9002.csv'
@@ -342,25 +342,24 @@ LOCK_REFUSED = re.compile(r'lock (?P<path>\S+) is held by host (?P<host>\S+), ru
 
 
 def test_two_runs_at_once_then_a_stale_lock(night, tmp_path):
-    """Two runs started together: on each node exactly one holds the lock, the other is refused and names the holder;
-    a SUCCESS flag only with every file backed up. Then a legacy lock older than its age limit is taken over with a
-    warning and the night converges."""
+    """Two runs started together: exactly one proceeds and backs everything up (flag SUCCESS); the other is refused
+    by the primary's lock, names the holder, and stops on both nodes before it takes the secondary's lock. Then a
+    legacy lock older than its age limit is taken over with a warning and the night converges."""
     night_helpers.age_in_flight(night)
     logs = [tmp_path / 'a.log', tmp_path / 'b.log']
     procs = [night.start(log=logs[0]), night.start(log=logs[1])]
     codes = [proc.wait(timeout=night_helpers.RUN_TIMEOUT) for proc in procs]
     outputs = [log.read_text(errors='replace') for log in logs]
-    for host in night.hosts:
-        refused = [LOCK_REFUSED.search(out[out.find('fatal: [%s]' % host):]) if 'fatal: [%s]' % host in out else None for out in outputs]
-        refused = [m for m in refused if m and m.group('path') == str(night.lock(host))]
-        assert len(refused) == 1, '%s: expected one run refused by the lock, got %d\n%s\n%s' % (host, len(refused), *outputs)
-        assert refused[0].group('host') == host, refused[0].group(0)
-    assert codes.count(0) <= 1 and 2 in codes, (codes, outputs)
+    assert sorted(codes) == [0, 2], (codes, outputs)
+    winner, loser = outputs[codes.index(0)], outputs[codes.index(2)]
+    refused = LOCK_REFUSED.search(loser[loser.find('fatal: [edge1]'):]) if 'fatal: [edge1]' in loser else None
+    assert refused and refused.group('path') == str(night.lock('edge1')) and refused.group('host') == 'edge1', loser
+    assert 'Take the run lock on the secondary]' not in loser and 'fatal: [edge2]' not in loser, loser
     night.assert_unlocked()
     assert_nothing_partial(night, 'after two runs at once')
-    if night.flag.read_bytes() == b'SUCCESS\n':
-        night.assert_backups(night.expected)
-        night.assert_counts(night.expected)
+    assert night.flag.read_bytes() == b'SUCCESS\n', winner
+    night.assert_backups(night.expected)
+    night.assert_counts(night.expected)
 
     # A lock file of the legacy job (a pid, not JSON), 7 hours old: stale under the default 6-hour limit.
     lock = night.lock('edge1')
@@ -373,15 +372,26 @@ def test_two_runs_at_once_then_a_stale_lock(night, tmp_path):
     assert_converged(night, result)
 
 
-def test_preflight_refuses_unwritable_dir(night):
-    """A customer directory that refuses writes before the run starts: the preflight stops the whole night, naming it,
-    before anything is written (the flag included). Writable again, the night runs."""
+def test_customer_dir_unwritable_from_the_start(night):
+    """GLOBEX_FLEET's primary backup directory refuses writes before the run starts (chattr +i): the preflight warns,
+    naming it; GLOBEX fails on the primary (so the secondary has none of it to pull), the other customers complete on
+    both nodes, the run fails with a per-customer summary, flag FAIL. Writable again, the next run converges."""
+    night_helpers.age_in_flight(night)
     primary = night.backup_root('edge1')
     (primary / 'GLOBEX_FLEET').mkdir(parents=True)
-    before = night.tree_hash(night.root, dir_mtimes=True)
     with immutable(primary / 'GLOBEX_FLEET'):
-        refused = night.run(expect_rc=2)
-    assert re.search(r'mnaas_backup_customers\.GLOBEX_FLEET\.backup_dir .*%s.* is not writable' % re.escape(str(primary / 'GLOBEX_FLEET')),
-                     refused.errors()), refused
-    assert night.tree_hash(night.root, dir_mtimes=True) == before, refused
-    assert not night.flag.exists(), refused
+        failed = night.run(expect_rc=2)
+    output = failed.output
+    assert re.search(r"mnaas_backup_customers\.GLOBEX_FLEET\.backup_dir '%s' is not writable: customer GLOBEX_FLEET will fail tonight"
+                     % re.escape(str(primary / 'GLOBEX_FLEET')), failed.warnings()), failed
+    globex = {n for n in night.expected if night.files[n]['customer'] == 'GLOBEX_FLEET'}
+    assert globex and 'per customer: GLOBEX_FLEET %d.' % len(globex) in output, failed
+    assert 'Operation not permitted' in output, failed
+    assert night.flag.read_bytes() == b'FAIL\n', failed
+    night.assert_unlocked(failed)
+    assert_nothing_partial(night, 'with a customer directory refusing writes')
+    for host in night.hosts:
+        assert night.backed_up(host) == night.expected - globex, '%s: missing %s, unexpected %s%s' % (
+            host, sorted(night.expected - globex - night.backed_up(host)), sorted(night.backed_up(host) - (night.expected - globex)), failed)
+    assert not night.temps(), night.temps()
+    assert_converged(night, night.run())

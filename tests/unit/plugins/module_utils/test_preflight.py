@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -222,6 +223,19 @@ def test_node_backup_dir_that_cannot_be_created(tmp_path):
     settings['customers']['ACME']['backup_dir'] = str(tmp_path / 'file' / 'ACME')
     problems = check_node(settings, 'primary', 1)
     assert len(problems) == 1 and 'mnaas_backup_customers.ACME.backup_dir' in problems[0] and 'cannot be created' in problems[0]
+
+
+def test_node_existing_customer_dir_refusing_writes_is_a_note_not_a_problem(tmp_path, monkeypatch):
+    """One customer's directory refusing writes fails that customer in the copy; the night goes on."""
+    settings = node_settings(tmp_path)
+    refused = str(tmp_path / 'b1' / 'ACME')
+    os.makedirs(refused)
+    real_access = os.access
+    monkeypatch.setattr(os, 'access', lambda path, mode: False if path == refused else real_access(path, mode))
+    notes: list = []
+    assert check_node(settings, 'primary', 1, notes) == []
+    assert notes == ['mnaas_backup_customers.ACME.backup_dir %r is not writable: customer ACME will fail tonight, the others go on' % refused]
+    assert check_node(settings, 'secondary', 1, notes) == [] and len(notes) == 1     # edge2_backup_dir is writable
 
 
 def test_node_free_space_threshold_names_the_directory(tmp_path):
