@@ -76,8 +76,12 @@ def _guard(path: str) -> t.Iterator[None]:
         os.close(fd)
 
 
-def _held_error(path: str, state: LockState) -> BackupError:
-    return BackupError('lock %s is held by %s' % (path, describe(state)), holder=state.holder, age=state.age)
+def held_error(path: str, state: LockState, run_id: str | None = None, **fields) -> BackupError:
+    """The refusal naming the holder: to take the lock, or with ``run_id``, to release the lock of another run."""
+    fields = fields or {'holder': state.holder, 'age': state.age}
+    if run_id is None:
+        return BackupError('lock %s is held by %s' % (path, describe(state)), **fields)
+    return BackupError('lock %s is held by %s, not by run %s; not released' % (path, describe(state), run_id), **fields)
 
 
 def acquire(path: str, holder: dict, stale_after: float) -> tuple[bool, LockState]:
@@ -92,14 +96,14 @@ def acquire(path: str, holder: dict, stale_after: float) -> tuple[bool, LockStat
         if state.holder and state.holder.get('run_id') == holder.get('run_id'):
             return False, state
         if state.held and not state.stale:
-            raise _held_error(path, state)
+            raise held_error(path, state)
         if state.held:
             os.unlink(path)
         try:
             _create(path, holder)
         except FileExistsError:
             # Created meanwhile by a run that found it free.
-            raise _held_error(path, inspect(path, stale_after)) from None
+            raise held_error(path, inspect(path, stale_after)) from None
         return state.held, state
 
 
@@ -112,8 +116,7 @@ def release(path: str, run_id: str, force: bool = False) -> tuple[bool, LockStat
         if not state.held:
             return False, state
         if not force and (state.holder or {}).get('run_id') != run_id:
-            raise BackupError('lock %s is held by %s, not by run %s; not released' % (path, describe(state), run_id),
-                              holder=state.holder)
+            raise held_error(path, state, run_id)
         os.unlink(path)
         return True, state
 

@@ -105,7 +105,7 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mnaas.backup.plugins.module_utils import _lock
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute
 
@@ -123,7 +123,7 @@ def logic(module: AnsibleModule) -> dict:
         if mine:
             return result
         if state.held and not state.stale:
-            raise BackupError('lock %s is held by %s' % (path, _lock.describe(state)), **result)
+            raise _lock.held_error(path, state, **result)
         result['changed'] = True
         result['taken_over'] = state.held
         if state.held:
@@ -134,8 +134,7 @@ def logic(module: AnsibleModule) -> dict:
             result['taken_over'] = _lock.acquire(path, holder, params['stale_after'])[0]
     elif params['state'] == 'released' and state.held:
         if not mine and not params['force']:
-            raise BackupError('lock %s is held by %s, not by run %s; not released' % (path, _lock.describe(state), params['run_id']),
-                              **result)
+            raise _lock.held_error(path, state, params['run_id'], **result)
         result['changed'] = True
         if not module.check_mode:
             _lock.release(path, params['run_id'], params['force'])
