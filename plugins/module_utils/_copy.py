@@ -206,7 +206,7 @@ class Outcome(t.NamedTuple):
     def as_dict(self) -> dict:
         src = self.action.src
         return {
-            'name': self.action.name, 'src': self.action.src_path, 'dest': self.action.dest_path,
+            'name': self.action.name, 'customer': self.action.transfer.customer, 'src': self.action.src_path, 'dest': self.action.dest_path,
             'status': self.status, 'reason': self.reason,
             'size': src.size if src else None, 'mtime': src.mtime if src else None, 'sha256': self.sha256,
         }

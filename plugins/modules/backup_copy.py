@@ -156,13 +156,14 @@ files:
   elements: dict
   contains:
     name: {description: File name., type: str, returned: always, sample: ACME_TELEMATICS_Traffic_20261124_0001.csv}
+    customer: {description: 'The customer of its transfer (O(transfers[].customer)), empty when not given.', type: str, returned: always, sample: ACME_TELEMATICS}
     src: {description: Source path., type: str, returned: always, sample: /data/in/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     dest: {description: Destination path., type: str, returned: always, sample: /backup1/ACME_TELEMATICS/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     status:
       description: V(would_copy) (check mode), V(conflict) or V(failed).
       type: str
       returned: always
-      sample: copied
+      sample: failed
     reason: {description: Why., type: str, returned: always, sample: missing at destination}
     size: {description: 'Source size in bytes, when known.', type: int, returned: always, sample: 20480}
     mtime: {description: 'Source modification time, when known.', type: float, returned: always, sample: 1764021600.0}

@@ -303,6 +303,7 @@ def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
         lines = [line for line in refused.output.splitlines() if line.startswith('fatal: [%s]' % node)]
         assert lines and directory in lines[0] and 'Operation not permitted' in lines[0], 'the failure of %s does not name %s%s' % (
             node, directory, refused)
+        assert 'per customer: %s 2.' % directory.rsplit('/', 1)[1] in lines[0], 'no per-customer summary on %s%s' % (node, refused)
     assert night.read('edge1', night.flag) == 'FAIL\n'
     assert set(acme) <= set(night.sha256('edge1', night.backup_dir('edge1', 'ACME_TELEMATICS'))), refused
     assert not set(globex) & set(night.sha256('edge1', night.backup_dir('edge1', 'GLOBEX_FLEET'))), refused

@@ -567,9 +567,9 @@ def test_summarize_after_execute(tmp_path):
 
 def test_outcome_as_dict(tmp_path):
     write(tmp_path / 'src', 'f.csv', b'abc')
-    outcome = run([transfer(tmp_path / 'src', tmp_path / 'dest', 'f.csv')])[0]
+    outcome = run([transfer(tmp_path / 'src', tmp_path / 'dest', 'f.csv')._replace(customer='ACME')])[0]
     assert outcome.as_dict() == {
-        'name': 'f.csv', 'src': str(tmp_path / 'src' / 'f.csv'), 'dest': str(tmp_path / 'dest' / 'f.csv'),
+        'name': 'f.csv', 'customer': 'ACME', 'src': str(tmp_path / 'src' / 'f.csv'), 'dest': str(tmp_path / 'dest' / 'f.csv'),
         'status': 'copied', 'reason': 'missing at destination', 'size': 3, 'mtime': OLD, 'sha256': sha(b'abc'),
     }
 
