@@ -7,6 +7,8 @@
 #   MNAAS_HDFS_RPC_PORT   NameNode RPC port, what FsShell talks to   (default 8020)
 #   MNAAS_HDFS_HTTP_PORT  NameNode HTTP port, WebHDFS                (default 9870)
 #   MNAAS_HDFS_AUDIT      1: the NameNode's audit log (one line per namespace operation) goes to hdfs.log
+#   MNAAS_HDFS_KEEP       1: stop.sh keeps the base directory and start.sh restarts on the storage it finds there
+#                         (NameNode metadata and DataNode blocks), without formatting: a restart that keeps the data
 #
 # The cluster listens on 127.0.0.1 only. A second cluster beside the shared one (a benchmark's own)
 # needs its own base and both ports, e.g. MNAAS_HDFS_BASE=/tmp/x MNAAS_HDFS_RPC_PORT=18020 MNAAS_HDFS_HTTP_PORT=19870.
@@ -17,6 +19,9 @@ HDFS_BASE=${MNAAS_HDFS_BASE:-/tmp/mnaas-hdfs}
 HDFS_PID_FILE=$HDFS_BASE/hdfs.pid
 HDFS_LOG=$HDFS_BASE/hdfs.log
 HDFS_READY_FILE=$HDFS_BASE/cluster-conf.xml
+HDFS_KEEP=${MNAAS_HDFS_KEEP:-}
+# The first NameNode storage directory MiniDFSCluster manages: present once a namespace was formatted there.
+HDFS_NAME_VERSION=$HDFS_BASE/dfs/name-0-1/current/VERSION
 HDFS_RPC_PORT=${MNAAS_HDFS_RPC_PORT:-8020}
 HDFS_HTTP_PORT=${MNAAS_HDFS_HTTP_PORT:-9870}
 HDFS_AUDIT_LEVEL=WARN

@@ -32,6 +32,12 @@ http_answers() {
   curl -fs -o /dev/null --max-time 5 "$HDFS_URL/webhdfs/v1/?op=LISTSTATUS&user.name=root"
 }
 
+# Out of safe mode, so writes are taken: a NameNode restarted on kept storage stays read-only until the
+# DataNode has reported its blocks.
+out_of_safe_mode() {
+  curl -fs --max-time 5 "$HDFS_URL/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo" | grep -q '"Safemode" : ""'
+}
+
 port_answers() {
   curl -s -o /dev/null --max-time 5 "$HDFS_URL/" || (exec 3<>"/dev/tcp/127.0.0.1/$HDFS_RPC_PORT") 2>/dev/null
 }
@@ -75,33 +81,44 @@ choose_main() {
   fi
 }
 
-# 3. Start the JVM.
+# 3. Start the JVM: on a fresh, formatted namespace; or, with MNAAS_HDFS_KEEP=1 and the storage of an
+#    earlier start in the base directory, on that storage unformatted (the NameNode loads its image and
+#    edits, the DataNode reports its blocks: the files written before the restart are there).
 launch() {
-  local conf=$HDFS_BASE/conf
-  rm -rf "$HDFS_BASE"
+  local conf=$HDFS_BASE/conf keep=
+  local -a format=(-format)
+  if [ "$HDFS_KEEP" = 1 ] && [ -f "$HDFS_NAME_VERSION" ]; then
+    format=() keep=keep
+    rm -f "$HDFS_READY_FILE" "$HDFS_PID_FILE"
+    [ -f "$HDFS_LOG" ] && mv "$HDFS_LOG" "$HDFS_LOG.previous"
+  else
+    rm -rf "$HDFS_BASE"
+  fi
   mkdir -p "$HDFS_BASE"
   hdfs_write_conf "$conf" INFO "$HDFS_AUDIT_LEVEL"
   local -a cmd=(java -Xmx1g "${HDFS_JAVA_OPTS[@]}" -Dtest.build.data="$HDFS_BASE/test-data")
   if [ "$MAIN" = "$HDFS_MAIN" ]; then
-    cmd+=(-cp "$conf:$HDFS_LIB/*" "$MAIN" -format -datanodes 1 -nnport "$HDFS_RPC_PORT" -httpport "$HDFS_HTTP_PORT"
+    # Without -format MiniDFSClusterManager builds the cluster with format(false) on the same directories.
+    cmd+=(-cp "$conf:$HDFS_LIB/*" "$MAIN" "${format[@]}" -datanodes 1 -nnport "$HDFS_RPC_PORT" -httpport "$HDFS_HTTP_PORT"
       -writeConfig "$HDFS_READY_FILE" -D hdfs.minidfs.basedir="$HDFS_BASE/dfs" -D hadoop.tmp.dir="$HDFS_BASE/tmp")
   else
     cmd+=(-Dhadoop.tmp.dir="$HDFS_BASE/tmp" -cp "$conf:$HDFS_LIB/*:$HDFS_LIB/fallback-classes" "$MAIN" "$HDFS_BASE/dfs" "$HDFS_READY_FILE"
-      "$HDFS_RPC_PORT" "$HDFS_HTTP_PORT")
+      "$HDFS_RPC_PORT" "$HDFS_HTTP_PORT" ${keep:+"$keep"})
   fi
   nohup "${cmd[@]}" >"$HDFS_LOG" 2>&1 </dev/null &
   echo $! >"$HDFS_PID_FILE"
-  log "started pid $! ($MAIN), base $HDFS_BASE, log $HDFS_LOG"
+  log "started pid $! ($MAIN), base $HDFS_BASE, log $HDFS_LOG${keep:+, on the storage kept from the last start (not formatted)}"
 }
 
-# 4. Ready when the configuration was written (the DataNode registered) and WebHDFS lists /.
+# 4. Ready when the configuration was written (the DataNode registered), WebHDFS lists / and the
+#    NameNode is out of safe mode.
 wait_ready() {
   local pid=$1 start=$SECONDS
   while :; do
     if ! kill -0 "$pid" 2>/dev/null; then
       die "the HDFS JVM (pid $pid) died while starting"
     fi
-    if [ -f "$HDFS_READY_FILE" ] && http_answers; then
+    if [ -f "$HDFS_READY_FILE" ] && http_answers && out_of_safe_mode; then
       log "ready after $((SECONDS - start)) s: $HDFS_URL (WebHDFS), hdfs://127.0.0.1:$HDFS_RPC_PORT"
       return 0
     fi

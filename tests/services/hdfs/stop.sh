@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stop the test HDFS started by start.sh: SIGTERM, SIGKILL after 30 s, then remove its base
-# directory (MNAAS_HDFS_BASE, default /tmp/mnaas-hdfs). Stopping a cluster that is not running is fine.
+# directory (MNAAS_HDFS_BASE, default /tmp/mnaas-hdfs), unless MNAAS_HDFS_KEEP=1: then the storage
+# stays for a restart that keeps the data (start.sh with MNAAS_HDFS_KEEP=1). Stopping a cluster that
+# is not running is fine.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=env.sh
@@ -21,4 +23,8 @@ if [ -n "$pid" ]; then
   fi
   echo "hdfs: stopped pid $pid" >&2
 fi
-rm -rf "$HDFS_BASE"
+if [ "$HDFS_KEEP" = 1 ]; then
+  echo "hdfs: kept $HDFS_BASE (MNAAS_HDFS_KEEP=1)" >&2
+else
+  rm -rf "$HDFS_BASE"
+fi

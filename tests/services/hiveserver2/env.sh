@@ -9,6 +9,8 @@
 #   MNAAS_HS2_PORT   the HiveServer2 port on 127.0.0.1 (default 10000)
 #   MNAAS_HS2_TRANSPORT  binary (default) or http (Thrift over HTTP, path /cliservice): one per server;
 #                    a second server needs its own MNAAS_HS2_BASE and MNAAS_HS2_PORT
+#   MNAAS_HS2_KEEP   1: stop.sh keeps the base directory and start.sh restarts on the metastore and
+#                    warehouse it finds there (the databases and tables written before stay)
 #
 # The server is the Spark Thrift Server of PyPI's pyspark: the HiveServer2 protocol, Spark SQL dialect.
 
@@ -23,6 +25,7 @@ HS2_HOST=127.0.0.1
 HS2_PID_FILE=$HS2_BASE/hs2.pid
 HS2_LOG=$HS2_BASE/hs2.log
 HS2_MARK=$HS2_BASE/.mnaas-hs2
+HS2_KEEP=${MNAAS_HS2_KEEP:-}
 HS2_MAIN=org.apache.spark.sql.hive.thriftserver.HiveThriftServer2
 HS2_PYSPARK_VERSION=4.0.1
 HS2_PYHIVE_REQUIREMENT='pyhive[hive-pure-sasl]==0.7.0'

@@ -56,7 +56,14 @@ launch() {
     http) transport+=(--hiveconf hive.server2.thrift.http.port="$HS2_PORT" --hiveconf hive.server2.thrift.http.path="$HS2_HTTP_PATH") ;;
     *) die "MNAAS_HS2_TRANSPORT must be binary or http, got $HS2_TRANSPORT" ;;
   esac
-  rm -rf "$HS2_BASE"
+  if [ "$HS2_KEEP" = 1 ] && [ -f "$HS2_MARK" ] && [ -d "$HS2_BASE/metastore_db" ]; then
+    # A restart that keeps the data: the Derby metastore and the warehouse of the last start stay.
+    rm -f "$HS2_PID_FILE"
+    [ -f "$HS2_LOG" ] && mv "$HS2_LOG" "$HS2_LOG.previous"
+    log "restarting on the metastore and warehouse kept in $HS2_BASE (MNAAS_HS2_KEEP=1)"
+  else
+    rm -rf "$HS2_BASE"
+  fi
   mkdir -p "$HS2_BASE/warehouse" "$HS2_BASE/tmp"
   touch "$HS2_MARK"
   (

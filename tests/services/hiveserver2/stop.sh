@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stop the server started by start.sh: SIGTERM, SIGKILL after 60 s, then remove its base directory
-# (MNAAS_HS2_BASE, default /tmp/mnaas-hs2). Stopping a server that is not running is fine; a
-# directory start.sh did not create is left alone.
+# (MNAAS_HS2_BASE, default /tmp/mnaas-hs2), unless MNAAS_HS2_KEEP=1: then the metastore and the
+# warehouse stay for a restart that keeps them (start.sh with MNAAS_HS2_KEEP=1). Stopping a server
+# that is not running is fine; a directory start.sh did not create is left alone.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=env.sh
@@ -22,7 +23,9 @@ if [ -n "$pid" ]; then
   fi
   echo "hiveserver2: stopped pid $pid" >&2
 fi
-if [ -d "$HS2_BASE" ]; then
+if [ "$HS2_KEEP" = 1 ]; then
+  echo "hiveserver2: kept $HS2_BASE (MNAAS_HS2_KEEP=1)" >&2
+elif [ -d "$HS2_BASE" ]; then
   if [ -f "$HS2_MARK" ]; then
     rm -rf "$HS2_BASE"
   else
