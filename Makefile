@@ -40,8 +40,9 @@ export PIP_NO_INPUT := 1
 # shellcheck: without it ansible-test skips its shellcheck sanity test with only a warning;
 # Java and Maven: the test HDFS; time: peak memory in the benchmarks; python3-paramiko: the
 # modules on the SSH edge nodes run under /usr/bin/python3; e2fsprogs: chattr for the permission faults
-# and mkfs.ext4 for the benchmark images, "required" in Debian but not in every minimal image).
-APT_PACKAGES ?= rsync openssh-client openssh-server shellcheck openjdk-17-jdk-headless maven curl unzip time python3-paramiko e2fsprogs
+# and mkfs.ext4 for the benchmark images, "required" in Debian but not in every minimal image; faketime:
+# libfaketime for an SSH edge node whose clock is off).
+APT_PACKAGES ?= rsync openssh-client openssh-server shellcheck openjdk-17-jdk-headless maven curl unzip time python3-paramiko e2fsprogs faketime
 
 REQUIREMENTS := requirements.txt tests/requirements.txt
 

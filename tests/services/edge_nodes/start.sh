@@ -9,6 +9,9 @@
 #   MNAAS_EDGES_STORAGE_SIZE  when set (e.g. 4G), each node's /srv/mnaas is a fresh loop-mounted
 #                             ext4 image of that size (benchmarks) instead of a plain directory
 #
+# A node already running whose sshd_config changed is reloaded (SIGHUP: sshd re-executes itself
+# with the new file; established sessions go on).
+#
 # Writes $BASE/env (KEY=VALUE lines, also printed) and $BASE/inventory.yml (Ansible inventory).
 set -euo pipefail
 
@@ -36,6 +39,9 @@ missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
 /usr/bin/python3 -c 'import paramiko' 2>/dev/null || missing+=(python3-paramiko)
+# libfaketime: the sessions of the skewed-clock key see a shifted clock (below).
+faketime_lib() { compgen -G '/usr/lib/*/faketime/libfaketime.so.1' | head -1; }
+[ -n "$(faketime_lib)" ] || missing+=(faketime)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "edge_nodes/start.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -55,6 +61,12 @@ new_key() {  # new_key FILE COMMENT: an ed25519 key without passphrase, kept whe
   [ -f "$1" ] || ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1"
 }
 new_key "$keys/operator" "mnaas-edges operator"
+# A second operator key: every process of its sessions on a node sees that node's clock shifted by
+# the libfaketime offset in $BASE/NODE/clock_offset (e.g. "+5h", "-5h"; no file or an empty one: no
+# shift). Only those sessions: the node's other sessions and its sshd keep the real clock.
+new_key "$keys/skewed_clock" "mnaas-edges operator, skewed clock"
+libfaketime=$(faketime_lib)
+[ -n "$libfaketime" ] || die "libfaketime.so.1 not found after installing faketime"
 
 known_line() {  # known_line NODE: the known_hosts line of a node's host key
   printf '[%s]:%s %s\n' "${addr[$1]}" "$port" "$(cut -d' ' -f1,2 "$base/$1/ssh_host_ed25519_key.pub")"
@@ -93,6 +105,8 @@ X11Forwarding no
 AllowTcpForwarding no
 PrintMotd no
 Subsystem sftp /usr/lib/openssh/sftp-server
+# Only for the environment= options of the skewed-clock key in authorized_keys.
+PermitUserEnvironment LD_PRELOAD,FAKETIME_TIMESTAMP_FILE,FAKETIME_DONT_FAKE_MONOTONIC
 CONF
 done
 
@@ -105,6 +119,8 @@ for node in "${nodes[@]}"; do
   {
     cat "$keys/operator.pub"
     for other in "${nodes[@]}"; do cat "$base/$other/home/.ssh/id_ed25519.pub"; done
+    printf 'environment="LD_PRELOAD=%s",environment="FAKETIME_TIMESTAMP_FILE=%s",environment="FAKETIME_DONT_FAKE_MONOTONIC=1" %s\n' \
+      "$libfaketime" "$base/$node/clock_offset" "$(cat "$keys/skewed_clock.pub")"
   } >"$ssh_dir/authorized_keys"
   chmod 0600 "$ssh_dir/authorized_keys"
 done
@@ -123,12 +139,25 @@ login() {  # login NODE: a real key-based login with strict host key checking
 }
 
 started=()
+reloaded=()
 declare -A launcher=()
 for node in "${nodes[@]}"; do
-  running "$node" && continue
+  if running "$node"; then
+    # sshd_config.loaded: the file as the running sshd read it (at start or at its last reload).
+    if ! cmp -s "$base/$node/sshd_config" "$base/$node/sshd_config.loaded"; then
+      pid=$(cat "$base/$node/sshd.pid")
+      # Checked inside the node (/run/sshd is there): a bad file would make the re-executed sshd exit.
+      nsenter --target "$pid" --mount --uts -- /usr/sbin/sshd -t -f "$base/$node/sshd_config"
+      kill -HUP "$pid"
+      cp "$base/$node/sshd_config" "$base/$node/sshd_config.loaded"
+      reloaded+=("$node")
+    fi
+    continue
+  fi
   # Leftovers of a node that died (its sessions, sftp-server processes) go first.
   MNAAS_EDGES_LOCKED=1 MNAAS_EDGES_BASE=$base "$here/stop.sh" "$node" >/dev/null
   : >"$base/$node/sshd.log"
+  cp "$base/$node/sshd_config" "$base/$node/sshd_config.loaded"
   # setsid -w: the launcher lives exactly as long as the node (sshd writes its own pid file).
   setsid -w unshare --mount --uts --propagation private -- "$here/node-init.sh" "$base" "$node" \
     </dev/null >>"$base/$node/sshd.log" 2>&1 &
@@ -150,12 +179,20 @@ for node in "${started[@]}"; do
   login "$node" || die "$node: no key-based login to ${addr[$node]}:$port (see $base/$node/sshd.log)"
   readlink "/proc/$(cat "$base/$node/sshd.pid")/ns/mnt" >"$base/$node/mntns"
 done
+for node in "${reloaded[@]}"; do  # listening again once it has re-executed itself
+  for _try in $(seq 100); do
+    login "$node" 2>/dev/null && break
+    sleep 0.1
+  done
+  login "$node" || die "$node: no key-based login after reloading sshd (see $base/$node/sshd.log)"
+done
 
 cat >"$base/env" <<ENV
 MNAAS_EDGES_BASE=$base
 MNAAS_EDGES_PORT=$port
 MNAAS_EDGES_USER=root
 MNAAS_EDGES_KEY=$keys/operator
+MNAAS_EDGES_SKEWED_CLOCK_KEY=$keys/skewed_clock
 MNAAS_EDGES_KNOWN_HOSTS=$base/known_hosts
 MNAAS_EDGES_INVENTORY=$base/inventory.yml
 MNAAS_EDGE1_HOST=${addr[edge1]}
