@@ -311,11 +311,15 @@ class WebHdfsLocation(Location):
 
     def open_write(self, path: str) -> t.BinaryIO:
         """CREATE without overwrite: the NameNode names a DataNode, the bytes are streamed to it."""
+        return t.cast(t.BinaryIO, _Upload(self, path, self.create_redirect(path)))
+
+    def create_redirect(self, path: str) -> str:
+        """The DataNode URL the NameNode names for a CREATE of ``path`` without overwrite."""
         response = self._namenode('CREATE', path, method='PUT', redirect=False, overwrite='false')
         location = response.headers.get('Location')
         if response.status_code != 307 or not location:
             raise WebHdfsError('%s: the NameNode did not redirect to a DataNode (HTTP %d)' % (self.where('CREATE', path), response.status_code))
-        return t.cast(t.BinaryIO, _Upload(self, path, location))
+        return location
 
     def flush(self, paths: list[str]) -> None:
         """Nothing to do: a file's upload returns once the DataNode pipeline closed the file, when it is
@@ -442,7 +446,8 @@ class _Upload:
         except _Aborted:
             return
         except requests.exceptions.RequestException as exc:
-            self._error = WebHdfsError('%s: upload to DataNode %s failed: %s' % (where, urlsplit(self._url).netloc, _short_reason(exc)))
+            self._error = WebHdfsError('%s: upload to DataNode %s failed: %s' % (where, urlsplit(self._url).netloc, _short_reason(exc)),
+                                       transient=True)
             return
         except BaseException as exc:  # pylint: disable=broad-exception-caught
             # Whatever stops the upload must reach the writer, or the file would look complete.
@@ -498,11 +503,25 @@ class _Upload:
         if self._thread is None:
             body, self._kept = b''.join(self._kept), []
             self._send(body)
+            self._send_again(body)
         else:
             self._put(_END)
             self._thread.join()
         if self._error is not None:
             raise self._error
+
+    def _send_again(self, body: bytes) -> None:
+        """A body held here whose DataNode could not be reached (restarted, gone): asked for a DataNode again and
+        sent again, for ``retries`` rounds with backoff. Still without overwrite: a file the lost attempt may have
+        created is never replaced (the CREATE fails instead). A streamed upload is not retried (its bytes are gone)."""
+        location = self._location
+        for attempt in range(location.retries):
+            if not (isinstance(self._error, WebHdfsError) and self._error.transient):
+                return
+            location._sleep(min(location.backoff * 2 ** attempt, location.max_backoff))  # pylint: disable=protected-access
+            self._error = None
+            self._url = location.create_redirect(self._path)
+            self._send(body)
 
     def abort(self) -> None:
         """Break the upload off: the DataNode gets a truncated request, or none (the temporary file is removed by the caller)."""

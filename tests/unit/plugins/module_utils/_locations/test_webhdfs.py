@@ -102,7 +102,9 @@ class FakeWebHdfs(HTTPAdapter):
                 self.nodes.setdefault('/' + '/'.join(parts[:depth]), Node('DIRECTORY', owner=user))
             return 200, {'boolean': True}, {}
         if op in ('CREATE', 'OPEN', 'GETFILECHECKSUM'):
-            return 307, '', {'Location': 'http://%s/webhdfs/v1%s?op=%s&user.name=%s&namenoderpcaddress=nn' % (DN, path, op, user)}
+            # As a NameNode does, the redirect carries the CREATE's overwrite.
+            overwrite = '&overwrite=%s' % query['overwrite'] if 'overwrite' in query else ''
+            return 307, '', {'Location': 'http://%s/webhdfs/v1%s?op=%s&user.name=%s&namenoderpcaddress=nn%s' % (DN, path, op, user, overwrite)}
         if op == 'SETTIMES':
             if node is None:
                 return (*remote('FileNotFoundException', 'File/Directory %s does not exist.' % path, 404), {})
@@ -549,6 +551,46 @@ def test_upload_to_a_dead_datanode_fails_clearly(fake):
     with pytest.raises(webhdfs.WebHdfsError, match='upload to DataNode dn1.example:9864 failed: connection refused'):
         with loc.open_write('/b/.t') as writer:
             writer.write(b'x')
+
+
+def test_a_small_upload_refused_by_its_datanode_is_sent_again(fake):
+    """A DataNode restarted between the redirect and the upload (found by test_reliability_hadoop.py): the body, held
+    in memory, is sent again to the DataNode the NameNode names then, after a backoff."""
+    fake.nodes['/b'] = Node('DIRECTORY')
+    fake.down = {DN}
+    refuse_once = fake.send
+
+    def send(request, **kwargs):
+        try:
+            return refuse_once(request, **kwargs)
+        finally:
+            if urlsplit(request.url).netloc == DN:
+                fake.down = set()
+    fake.send = send
+    loc = make(fake)
+    with loc.open_write('/b/.t') as writer:
+        writer.write(b'payload')
+    assert fake.nodes['/b/.t'].data == b'payload'
+    assert fake.ops() == ['CREATE', 'CREATE', 'CREATE', 'CREATE'] and fake.calls[1][1] == DN and fake.calls[3][1] == DN
+    assert loc.sleeps == [0.5]
+
+
+def test_a_resent_upload_never_replaces_what_the_lost_attempt_wrote(fake):
+    """The retry is a CREATE without overwrite too: a file the lost attempt created makes it fail, named."""
+    fake.nodes['/b'] = Node('DIRECTORY')
+    answer = fake.send
+
+    def send(request, **kwargs):
+        response = answer(request, **kwargs)
+        if urlsplit(request.url).netloc == DN and len(fake.ops(DN)) == 1:
+            raise requests.exceptions.ConnectionError('Connection aborted.', request=request)  # written, answer lost
+        return response
+    fake.send = send
+    loc = make(fake)
+    with pytest.raises(webhdfs.HdfsExistsError, match='already exists'):
+        with loc.open_write('/b/.t') as writer:
+            writer.write(b'payload')
+    assert fake.nodes['/b/.t'].data == b'payload'
 
 
 def test_tls_verification_is_on_by_default(fake, monkeypatch):
