@@ -138,6 +138,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+settings_valid:
+  description:
+    - Whether the settings themselves are sound (every problem, if any, is of this node or of the primary: a missing
+      directory, too little free space, a primary that does not answer). Then the flag settings can be trusted, and the
+      role writes FAIL before it stops the night.
+  returned: always
+  type: bool
+  sample: true
 notes:
   description: What is fine but worth knowing, also given as warnings (for example a primary directory that does not exist yet).
   returned: always
@@ -154,7 +162,7 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._module import run_module
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.factory import LOCATION_SPEC, open_location
 from ansible_collections.mnaas.backup.plugins.module_utils._preflight import check, check_node, check_primary
@@ -163,6 +171,7 @@ from ansible_collections.mnaas.backup.plugins.module_utils._preflight import che
 def logic(module: AnsibleModule) -> dict:
     params = module.params
     problems = check(params['settings'], params['known_variables'], params['set_variables'], params['needed_dirs'])
+    settings_valid = not problems
     notes: list[str] = []
     if params['node_role']:
         problems.extend(check_node(params['settings'], params['node_role'], params['min_free_mb'], notes))
@@ -171,6 +180,7 @@ def logic(module: AnsibleModule) -> dict:
             primary = open_location(params['primary_location'], 'mnaas_backup_primary_location', module.warn)
         except BackupError as exc:
             problems.append(exc.msg)
+            settings_valid = settings_valid and not isinstance(exc, ConfigError)
         else:
             try:
                 found, primary_notes = check_primary(primary, params['settings'])
@@ -181,8 +191,9 @@ def logic(module: AnsibleModule) -> dict:
     for note in notes:
         module.warn(note)
     if problems:
-        raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)), problems=problems, notes=notes)
-    return {'changed': False, 'problems': problems, 'notes': notes}
+        raise BackupError('the configuration has %d problem(s): %s' % (len(problems), '; '.join(problems)),
+                          problems=problems, notes=notes, settings_valid=settings_valid)
+    return {'changed': False, 'problems': problems, 'notes': notes, 'settings_valid': True}
 
 
 def main() -> None:

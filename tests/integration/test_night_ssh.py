@@ -387,7 +387,7 @@ def test_secondary_killed_mid_transfer(ssh_night):
 
 def test_bad_connections_named_and_nothing_written(ssh_night):
     """A changed host key of the primary (node to node, and Ansible's own), a missing key file and an
-    unreachable primary stop the run before anything is written, each error naming host and path;
+    unreachable primary stop the run before anything but the flag FAIL is written, each error naming host and path;
     an unreachable secondary fails only itself, named, and the flag says FAIL."""
     night = ssh_night
     night.put_landing(files_per_domain=1)
@@ -408,11 +408,19 @@ def test_bad_connections_named_and_nothing_written(ssh_night):
         'unreachable primary': ({'host': '127.0.0.13', 'port': edges.port, 'retries': 1},
                                 'cannot connect to sftp host root@127.0.0.13:%d' % edges.port),
     }
+    flag_name = night.flag.rsplit('/', 1)[1]
     for label, (location, message) in cases.items():
         result = night.run('-e', json.dumps({'mnaas_backup_primary_location': location}), expect_rc=2)
         fatal = [line for line in result.output.splitlines() if line.startswith('fatal: [edge2]')]
         assert fatal and message in fatal[0] and 'mnaas_backup_primary_location' in fatal[0], '%s: %s' % (label, result)
-        assert {node: night.tree(node) for node in NODES} == before, '%s: something was written%s' % (label, result)
+        # The settings are sound, a node is not ready: the one thing written is the flag FAIL, for downstream jobs
+        # (the first case writes it, with the area's mtime; the others find it so and leave it).
+        assert night.read('edge1', night.flag) == 'FAIL\n', '%s: no FAIL flag%s' % (label, result)
+        after = {node: night.tree(node) for node in NODES}
+        written = set(after['edge1'].splitlines()) ^ set(before['edge1'].splitlines())
+        assert after['edge2'] == before['edge2'] and all(flag_name in line or line.startswith('. d ') for line in written), (
+            '%s: something else was written: %s%s' % (label, sorted(written), result))
+        before = after
 
     # Ansible's own connection to edge2 with a changed host key, then with edge2 unreachable: edge1 runs alone.
     wrong = night.tmp / 'controller_known_hosts'

@@ -217,7 +217,8 @@ def tmpfs(path: Path, size: str):
 
 
 def test_backup_filesystem_full(night):
-    """A 2 MiB filesystem under 4 MiB of files: preflight refuses it naming the path; let through, the run fails naming
+    """A 2 MiB filesystem under 4 MiB of files: preflight refuses it naming the path, nothing is written but the flag FAIL
+    (a node not ready; bad settings write nothing at all: test_failures.py::test_bad_input); let through, the run fails naming
     the path, flag FAIL, sources intact, the files that fit complete and intact, no temp left; once the filesystem is
     larger the next run converges without rewriting them."""
     night_helpers.age_in_flight(night)
@@ -226,7 +227,9 @@ def test_backup_filesystem_full(night):
     with tmpfs(mount, '2m'):
         refused = night.run(expect_rc=2)
         assert re.search(r'mnaas_backup_customers\.\w+\.backup_dir .*%s.*MiB free' % re.escape(str(mount)), refused.errors()), refused
-        assert not night.backed_up('edge1') and not night.flag.exists(), refused
+        assert not night.backed_up('edge1') and not night.backed_up('edge2') and night.flag.read_bytes() == b'FAIL\n', refused
+        assert 'Not ready: edge1; the night stops on every node before anything is written (the flag says FAIL' in refused.output, refused
+        night.assert_unlocked(refused)
 
         full = night.run(*night.extra_vars(mnaas_backup_min_free_mb=0), expect_rc=2)
         errors = full.errors()

@@ -19,7 +19,7 @@ SETTINGS = {
 def test_good_configuration(run_module):
     result = run_module(preflight, {'settings': SETTINGS, 'known_variables': KNOWN, 'set_variables': KNOWN})
     assert result['changed'] is False
-    assert result['problems'] == []
+    assert result['problems'] == [] and result['settings_valid'] is True
     assert 'failed' not in result
 
 
@@ -43,7 +43,7 @@ def test_every_problem_reported(run_module):
     settings = dict(SETTINGS, source_dir='in', customers={'ACME': {'backup_dir': '/b', 'bakup_dir': '/c'}})
     result = run_module(preflight, {'settings': settings, 'known_variables': KNOWN, 'set_variables': KNOWN + ['mnaas_backup_max_file']})
     assert result['failed'] is True
-    assert len(result['problems']) == 3
+    assert len(result['problems']) == 3 and result['settings_valid'] is False
     assert result['msg'].startswith('the configuration has 3 problem(s): ')
     for problem in result['problems']:
         assert problem in result['msg']
@@ -69,6 +69,7 @@ def test_secondary_primary_location_errors_name_the_variable(run_module):
     result = run_module(preflight, {'settings': SETTINGS, 'primary_location': {'type': 'sftp'}})
     assert result['failed'] is True
     assert result['problems'] == ['mnaas_backup_primary_location.host is required when mnaas_backup_primary_location.type is sftp']
+    assert result['settings_valid'] is False
 
 
 def test_secondary_missing_key_file_named(run_module, tmp_path):
@@ -77,3 +78,12 @@ def test_secondary_missing_key_file_named(run_module, tmp_path):
     assert result['failed'] is True
     assert result['problems'] == ['mnaas_backup_primary_location: cannot reach the primary: private key file %s for sftp host '
                                   'mnaas@edge1.example.invalid:22 does not exist' % (tmp_path / 'no_key')]
+    assert result['settings_valid'] is True     # sound settings, a node not ready: the role can still write FAIL
+
+
+def test_node_problems_leave_the_settings_valid(run_module, tmp_path):
+    """Problems of the node only (here a landing directory that is not there): the flag settings can be trusted."""
+    settings = dict(SETTINGS, source_dir=str(tmp_path / 'missing'))
+    result = run_module(preflight, {'settings': settings, 'node_role': 'primary', 'min_free_mb': 0})
+    assert result['failed'] is True and result['settings_valid'] is True
+    assert "mnaas_backup_source_dir %r does not exist or is not a directory" % str(tmp_path / 'missing') in result['problems']
