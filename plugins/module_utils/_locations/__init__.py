@@ -11,12 +11,29 @@ SFTP and WebHDFS implement the same methods). Paths are absolute POSIX paths ins
 from __future__ import annotations
 
 import abc
+import ctypes
 import hashlib
 import posixpath
 import time
 import typing as t
 
 TEMP_MARK = '.mnaas-tmp.'
+
+
+LIBC: dict = {}  # C library functions by name, looked up once; None where the C library has none
+
+
+def libc(name: str, argtypes: list | None = None):
+    """The C library's function ``name`` (errno kept for ctypes.get_errno), or None where there is none."""
+    if name not in LIBC:
+        try:
+            func = getattr(ctypes.CDLL(None, use_errno=True), name)
+            if argtypes is not None:
+                func.argtypes = argtypes
+        except (OSError, AttributeError):
+            func = None
+        LIBC[name] = func
+    return LIBC[name]
 
 
 class Entry(t.NamedTuple):

@@ -13,7 +13,7 @@ import stat
 import typing as t
 import uuid
 
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location, temp_name
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location, libc, temp_name
 
 
 def _kind(mode: int) -> str:
@@ -36,25 +36,9 @@ def _ns(mtime: float) -> int:
     return round(mtime * 1e6) * 1000
 
 
-_LIBC: dict = {}  # C library functions by name, looked up once; None where the C library has none
-
-
-def _libc(name: str, argtypes: list | None = None):
-    """The C library's function ``name`` (errno kept for ctypes.get_errno), or None where there is none."""
-    if name not in _LIBC:
-        try:
-            func = getattr(ctypes.CDLL(None, use_errno=True), name)
-            if argtypes is not None:
-                func.argtypes = argtypes
-        except (OSError, AttributeError):
-            func = None
-        _LIBC[name] = func
-    return _LIBC[name]
-
-
 def _syncfs(directory: str) -> bool:
     """syncfs(2) on the filesystem of ``directory``; False where the C library has none."""
-    syncfs = _libc('syncfs')
+    syncfs = libc('syncfs')
     if syncfs is None:
         return False
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -77,7 +61,7 @@ def _rename_noreplace(src: str, dest: str) -> bool:
     Raises FileExistsError when ``dest`` exists; returns False where the C library or the
     filesystem has no such rename (the caller falls back to link + unlink).
     """
-    func = _libc('renameat2', [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint])
+    func = libc('renameat2', [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint])
     if func is None:
         return False
     if func(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dest), _RENAME_NOREPLACE) == 0:

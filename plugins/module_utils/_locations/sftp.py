@@ -65,7 +65,7 @@ import traceback
 import typing as t
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location, libc
 
 PARAMIKO_IMPORT_ERROR: str | None
 try:
@@ -279,10 +279,8 @@ def _keep_freed_memory() -> None:
     if _MALLOC_TUNED or not TUNE_MALLOC:
         return
     _MALLOC_TUNED = True
-    try:
-        import ctypes  # pylint: disable=import-outside-toplevel
-        mallopt = ctypes.CDLL(None).mallopt
-    except (ImportError, OSError, AttributeError):
+    mallopt = libc('mallopt')
+    if mallopt is None:
         return
     mallopt(-1, TRIM_THRESHOLD)     # M_TRIM_THRESHOLD
     mallopt(-3, MMAP_THRESHOLD)     # M_MMAP_THRESHOLD

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import local
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import LIBC, local
 
 MTIME = 1764021600.123456
 
@@ -20,7 +20,7 @@ MTIME = 1764021600.123456
 def commit_way(request, monkeypatch):
     """Both ways of committing: the kernel's renameat2, and link + unlink where the C library has none."""
     if request.param == 'link':
-        monkeypatch.setitem(local._LIBC, 'renameat2', None)  # pylint: disable=protected-access
+        monkeypatch.setitem(LIBC, 'renameat2', None)
     return request.param
 
 
@@ -51,7 +51,7 @@ def test_commit_falls_back_when_the_filesystem_refuses_renameat2(tmp_path, monke
         local.ctypes.set_errno(errno.EINVAL)
         return -1
 
-    monkeypatch.setitem(local._LIBC, 'renameat2', refuse)  # pylint: disable=protected-access
+    monkeypatch.setitem(LIBC, 'renameat2', refuse)
     temp, final = tmp_path / '.f.csv.tmp', tmp_path / 'f.csv'
     temp.write_bytes(b'abc\n')
     local.LocalLocation().commit(str(temp), str(final), MTIME)

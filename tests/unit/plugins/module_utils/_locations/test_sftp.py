@@ -27,7 +27,7 @@ from paramiko.sftp import (  # noqa: E402
 
 from ansible_collections.mnaas.backup.plugins.module_utils import _copy  # noqa: E402
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError  # noqa: E402
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import sftp  # noqa: E402
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import LIBC, sftp  # noqa: E402
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation  # noqa: E402
 
 HOST = 'sftp.example'
@@ -765,9 +765,8 @@ def test_packet_reader_refuses_a_changed_byte_and_asks_for_rekeying(monkeypatch)
 def test_freed_memory_is_kept_once_per_process(monkeypatch):
     """mallopt is asked once: trim threshold, then mmap threshold; not at all when TUNE_MALLOC is off or
     when the C library has no mallopt."""
-    import ctypes  # pylint: disable=import-outside-toplevel
     calls = []
-    monkeypatch.setattr(ctypes, 'CDLL', lambda name: types.SimpleNamespace(mallopt=lambda *args: calls.append(args)))
+    monkeypatch.setitem(LIBC, 'mallopt', lambda *args: calls.append(args))
     monkeypatch.setattr(sftp, '_MALLOC_TUNED', False)
     monkeypatch.setattr(sftp, 'TUNE_MALLOC', False)
     sftp._keep_freed_memory()
@@ -777,7 +776,7 @@ def test_freed_memory_is_kept_once_per_process(monkeypatch):
     sftp._keep_freed_memory()
     assert calls == [(-1, sftp.TRIM_THRESHOLD), (-3, sftp.MMAP_THRESHOLD)]
     monkeypatch.setattr(sftp, '_MALLOC_TUNED', False)
-    monkeypatch.setattr(ctypes, 'CDLL', lambda name: types.SimpleNamespace())
+    monkeypatch.setitem(LIBC, 'mallopt', None)
     sftp._keep_freed_memory()
     assert sftp._MALLOC_TUNED and len(calls) == 2
 
