@@ -248,11 +248,10 @@ def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) ->
                 digest.update(chunk)
                 writer.write(chunk)
                 copied += len(chunk)
-            # Renamed over while read: what was read may equal what discovery hashed, the new file is not it.
-            replaced = src_loc.replaced(reader, action.src_path)
-        after = src_loc.stat(action.src_path)
+            # None also when renamed over while read: what was read may equal what discovery hashed, the new file is not it.
+            after = src_loc.stat_read(reader, action.src_path)
         sha = digest.hexdigest()
-        if replaced or after is None or after.size != src.size or copied != src.size or not same_mtime(after.mtime, src.mtime):
+        if after is None or after.size != src.size or copied != src.size or not same_mtime(after.mtime, src.mtime):
             _discard(dest_loc, tmp)
             return Outcome(action, 'failed', 'source changed while it was copied; not committed, retried next run')
         if spec.sha256 and spec.sha256 != sha:

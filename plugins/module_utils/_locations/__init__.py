@@ -110,10 +110,10 @@ class Location(abc.ABC):
     def open_read(self, path: str) -> t.BinaryIO:
         """A binary stream of the file at ``path``."""
 
-    def replaced(self, reader: t.BinaryIO, path: str) -> bool:
-        """Whether ``path`` names another file than the one ``reader`` (of ``open_read``) reads: the source was
-        replaced (renamed over) while it was read. ``False`` where the location cannot tell."""
-        return False
+    def stat_read(self, reader: t.BinaryIO, path: str) -> Entry | None:
+        """The entry at ``path`` once ``reader`` (of ``open_read``) has read it; ``None`` when it is gone, or
+        where the location can tell, when ``path`` names another file than the one read (renamed over meanwhile)."""
+        return self.stat(path)
 
     @abc.abstractmethod
     def makedirs(self, path: str) -> None:

@@ -82,6 +82,38 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+class _Writer:
+    """A new file written whole: a write(2) may take only part of a chunk (a filesystem filling up) and say so
+    only in its return value; each ``write`` writes the rest or raises (ENOSPC). Ignoring that, a short last
+    chunk was committed as a truncated backup (issue 6). Lighter than ``os.fdopen``'s buffered writer, which
+    the copy paid for once per file (py-spy: 7% of the samples of copying 5,000 files of 20 KB)."""
+
+    __slots__ = ('fd',)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+        return len(data)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 class LocalLocation(Location):
     """A directory tree on the machine the module runs on."""
 
@@ -109,23 +141,20 @@ class LocalLocation(Location):
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
         return os.fdopen(fd, 'rb', buffering=0)
 
-    def replaced(self, reader: t.BinaryIO, path: str) -> bool:
+    def stat_read(self, reader: t.BinaryIO, path: str) -> Entry | None:
         try:
             now = os.lstat(path)
         except FileNotFoundError:
-            return True
-        then = os.fstat(reader.fileno())
-        return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+            return None
+        read = os.fstat(reader.fileno())
+        return entry_from_stat(os.path.basename(path), now) if (now.st_dev, now.st_ino) == (read.st_dev, read.st_ino) else None
 
     def makedirs(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
     def open_write(self, path: str) -> t.BinaryIO:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o644)
-        # Buffered: a raw write(2) may take only part of a chunk (a filesystem filling up) and say so only in
-        # its return value, which the copy does not read; the buffered writer writes the rest or raises (ENOSPC).
-        # Unbuffered, a short last chunk was committed as a truncated backup (issue 6).
-        return os.fdopen(fd, 'wb')
+        return t.cast(t.BinaryIO, _Writer(fd))
 
     def flush(self, paths: list[str]) -> None:
         # One syncfs() per filesystem costs far less than an fsync() per file (measured here: 1,000

@@ -361,15 +361,19 @@ def test_execute_reports_plan_errors_as_failed(tmp_path):
     assert statuses(outcomes) == {'ok.csv': ('copied', 'missing at destination'), 'missing.csv': ('failed', 'source is missing')}
 
 
-class _ModifyOnClose:
-    """A read stream that changes its file when the copy closes it: the source is written to meanwhile."""
+class _ModifyAtEnd:
+    """A read stream that changes its file once the copy has read all of it: the source is written to meanwhile."""
 
     def __init__(self, stream, change):
         self.stream = stream
         self.change = change
 
     def read(self, size=-1):
-        return self.stream.read(size)
+        chunk = self.stream.read(size)
+        if not chunk and self.change:
+            self.change()
+            self.change = None
+        return chunk
 
     def fileno(self):
         return self.stream.fileno()
@@ -379,7 +383,6 @@ class _ModifyOnClose:
 
     def __exit__(self, *exc_info):
         self.stream.close()
-        self.change()
 
 
 class ChangingSource(LocalLocation):
@@ -402,10 +405,10 @@ class ChangingSource(LocalLocation):
                 os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))    # even with the mtime put back
             else:
                 os.utime(path, (OLD + 7200, OLD + 7200))
-        return _ModifyOnClose(stream, change)
+        return _ModifyAtEnd(stream, change)
 
-    def stat(self, path):
-        entry = super().stat(path)
+    def stat_read(self, reader, path):
+        entry = super().stat_read(reader, path)
         if entry is not None and self.how == 'stat_size' and os.path.basename(path) == self.victim:
             return entry._replace(size=entry.size + 1)
         return entry
