@@ -57,6 +57,9 @@ MIB = 1 << 20
 BIG = {'ACME_TELEMATICS': 'ACME_TELEMATICS_Traffic_20200101_9101.csv', 'GLOBEX_FLEET': 'GLOBEX_FLEET_Traffic_20200101_9102.csv'}
 # The big file's upload is caught once the module has read this far into it (8 chunks queue between reading and sending).
 READ_PAST = 24 * MIB
+HS2_BASE = Path(os.environ.get('MNAAS_HS2_BASE', '/tmp/mnaas-hs2'))
+STAGING = 'customers_files_inter_record_count'
+FINAL = 'customers_files_records_count'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +158,32 @@ def stop_mid_big_upload(night, proc, log: Path) -> tuple[list, str]:
     return pids, name
 
 
+def hs2_service(script: str) -> None:
+    hadoop_helpers._tool('hiveserver2/' + script)  # pylint: disable=protected-access
+
+
+def table_files(database: str, table: str) -> dict:
+    """{name: (size, mtime_ns)} of a table's data files in the Spark warehouse directory."""
+    found = {}
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(HS2_BASE / 'warehouse' / ('%s.db' % database) / table):
+            if entry.is_file() and not entry.name.startswith(('.', '_')):
+                found[entry.name] = (entry.stat().st_size, entry.stat().st_mtime_ns)
+    return found
+
+
+def table_text(database: str, table: str) -> str:
+    return ''.join((HS2_BASE / 'warehouse' / ('%s.db' % database) / table / name).read_text(errors='replace')
+                   for name in table_files(database, table))
+
+
+def submitted(offset: int, fragment: str) -> bool:
+    """Whether the server logged, after offset, the submission of a statement holding fragment."""
+    with open(HS2_BASE / 'hs2.log', 'rb') as handle:
+        handle.seek(offset)
+        return any(b'Submitting query' in line and fragment.encode() in line for line in handle)
+
+
 def warehouse_rows(database: str) -> list:
     """[(customer, file name, records)] of the final table, sorted (beeline)."""
     rows = beeline('SELECT customer, file_name, records FROM %s.customers_files_records_count ORDER BY customer, file_name' % database)
@@ -224,7 +253,8 @@ def test_sigkill_during_the_hdfs_copy_then_convergence(night, hadoop, tmp_path):
     assert flag(hdfs) == 'FAIL\n', output
     assert assert_nothing_partial_in_hdfs(night, hdfs, 'after the upload was killed') == {}, 'committed before the kill?\n' + output
     assert hdfs_entries(hdfs)[1], 'the killed module left no temp file in HDFS: was it killed mid-copy?\n' + output
-    assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [], output
+    assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [] and table_files(database, FINAL) == {}, output
+    reliability.assert_nothing_partial(night, 'after the upload was killed')
     night.assert_unlocked()
 
     # (b) The whole run killed at the same point: no flag written, the locks stay.
@@ -235,7 +265,8 @@ def test_sigkill_during_the_hdfs_copy_then_convergence(night, hadoop, tmp_path):
     failures._kill_tree(proc)  # pylint: disable=protected-access
     assert assert_nothing_partial_in_hdfs(night, hdfs, 'after the run was killed') == {}, log.read_text()
     assert night.lock('edge1').exists() and flag(hdfs) == 'FAIL\n', log.read_text()
-    assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == []
+    assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [] and table_files(database, FINAL) == {}
+    reliability.assert_nothing_partial(night, 'after the run was killed')
 
     # (c) Only the copy module killed between files: some committed, the others staged under temp names.
     reliability.age_locks(night)
@@ -254,7 +285,8 @@ def test_sigkill_during_the_hdfs_copy_then_convergence(night, hadoop, tmp_path):
     assert flag(hdfs) == 'FAIL\n', output
     committed = assert_nothing_partial_in_hdfs(night, hdfs, 'after a kill between files')
     assert set(finals) <= set(committed) and len(committed) < len(night.expected), output
-    assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [], output
+    assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [] and table_files(database, FINAL) == {}, output
+    reliability.assert_nothing_partial(night, 'after a kill between files')
     night.assert_unlocked()
     assert night.tree_hash(night.landing) == landing, 'sources changed'
 
@@ -286,19 +318,24 @@ def test_namenode_and_datanode_restarted_mid_copy(night, hadoop, tmp_path, monke
     fs('-touchz', marker)
 
     log = tmp_path / 'restart.log'
-    proc = night.start(*night.extra_vars(**settings), log=log)
-    pids = []
+    # A cut upload may wait for its answer until the timeout: 10 s rather than the default 30 in this run.
+    proc = night.start(*night.extra_vars(**dict(settings, mnaas_backup_hdfs_location=hdfs.location(timeout=10.0))), log=log)
+    pids, stopped = [], False
     try:
         pids, name = stop_mid_big_upload(night, proc, log)
         temp = assert_temp_holds_data(night, hdfs, name, ())
         monkeypatch.setenv('MNAAS_HDFS_KEEP', '1')
         failures_hadoop._script('stop.sh')  # pylint: disable=protected-access
+        stopped = True
         failures_hadoop._script('start.sh')  # pylint: disable=protected-access
-        monkeypatch.delenv('MNAAS_HDFS_KEEP')
+        stopped = False
         # The same namespace came back: what was there before the restart still is.
         tree = hdfs_tree(hdfs.base)
         assert marker in tree and temp in tree, sorted(tree)
     finally:
+        if stopped:
+            failures_hadoop._script('start.sh')  # pylint: disable=protected-access
+        monkeypatch.delenv('MNAAS_HDFS_KEEP', raising=False)
         reliability.signal_all(pids, signal.SIGCONT)
     rc = proc.wait(timeout=night_helpers.RUN_TIMEOUT)
     output = log.read_text(errors='replace')
@@ -313,7 +350,7 @@ def test_namenode_and_datanode_restarted_mid_copy(night, hadoop, tmp_path, monke
         assert rc == 2, output
         assert flag(hdfs) == 'FAIL\n', output
         errors = '\n'.join(line for line in output.splitlines() if line.startswith('fatal: '))
-        assert name in errors and hdfs.base + '/backup' in errors, output
+        assert name in errors and hdfs.base + '/backup' in errors and 'upload to DataNode' in errors, output
         recorded = ledger_names(night)
         assert name not in recorded, output
         in_hdfs = {path.rpartition('/')[2] for path in committed}
@@ -328,37 +365,6 @@ def test_namenode_and_datanode_restarted_mid_copy(night, hadoop, tmp_path, monke
 
 # ---------------------------------------------------------------------------------------------
 # 3. HiveServer2 stopped between the staging load and the final update
-
-HS2_BASE = Path(os.environ.get('MNAAS_HS2_BASE', '/tmp/mnaas-hs2'))
-STAGING = 'customers_files_inter_record_count'
-FINAL = 'customers_files_records_count'
-
-
-def hs2_service(script: str) -> None:
-    hadoop_helpers._tool('hiveserver2/' + script)  # pylint: disable=protected-access
-
-
-def table_files(database: str, table: str) -> dict:
-    """{name: (size, mtime_ns)} of a table's data files in the Spark warehouse directory."""
-    found = {}
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(HS2_BASE / 'warehouse' / ('%s.db' % database) / table):
-            if entry.is_file() and not entry.name.startswith(('.', '_')):
-                found[entry.name] = (entry.stat().st_size, entry.stat().st_mtime_ns)
-    return found
-
-
-def table_text(database: str, table: str) -> str:
-    return ''.join((HS2_BASE / 'warehouse' / ('%s.db' % database) / table / name).read_text(errors='replace')
-                   for name in table_files(database, table))
-
-
-def submitted(offset: int, fragment: str) -> bool:
-    """Whether the server logged, after offset, the submission of a statement holding fragment."""
-    with open(HS2_BASE / 'hs2.log', 'rb') as handle:
-        handle.seek(offset)
-        return any(b'Submitting query' in line and fragment.encode() in line for line in handle)
-
 
 # pylint: disable-next=redefined-outer-name,unused-argument
 def test_hiveserver2_stopped_between_staging_load_and_final_update(night, hadoop, tmp_path, monkeypatch):
@@ -391,8 +397,8 @@ def test_hiveserver2_stopped_between_staging_load_and_final_update(night, hadoop
         reliability.wait_for(lambda: submitted(offset, merge), proc, log, 'the final update', timeout=night_helpers.RUN_TIMEOUT)
         reliability.signal_all(pids, signal.SIGSTOP)
         staged = table_text(database, STAGING)
-        assert all(name in staged for name in rest), 'the staging table does not hold all of this run\'s rows'
-        assert not any(name in staged for name in first), 'the staging table holds rows of the first night'
+        assert all(',%s,' % name in staged for name in rest), 'the staging table does not hold all of this run\'s rows'
+        assert not any(',%s,' % name in staged for name in first), 'the staging table holds rows of the first night'
         assert not submitted(offset, 'INSERT OVERWRITE TABLE %s.%s ' % (database, FINAL)), 'the final update was already submitted'
         monkeypatch.setenv('MNAAS_HS2_KEEP', '1')
         hs2_service('stop.sh')
