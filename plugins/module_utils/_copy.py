@@ -232,8 +232,11 @@ def _discard(dest_loc: Location, tmp: str) -> None:
         pass
 
 
-def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) -> Staged | Outcome:
-    """Write one file under a temp name, hashing it; refuse it if the source changed meanwhile."""
+def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str, again: bool = True) -> Staged | Outcome:
+    """Write one file under a temp name, hashing it; refuse it if the source changed meanwhile.
+
+    A file whose connection was lost in the middle (an SSH session cut, the location reconnecting for the
+    next call within its ``retries``) is read ``again`` once from the start, on the new connection."""
     # Copies are decided only with a source entry and a spec (see _decide).
     src, spec = t.cast(Entry, action.src), t.cast(FileSpec, action.spec)
     tmp = posixpath.join(action.transfer.dest, temp_name(action.name, token))
@@ -260,6 +263,8 @@ def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str) ->
         return Staged(action, tmp, sha)
     except (OSError, IOError) as exc:
         _discard(dest_loc, tmp)
+        if again and getattr(exc, 'connection_lost', False):
+            return _stage(action, src_loc, dest_loc, token, again=False)
         return Outcome(action, 'failed', '%s: %s' % (type(exc).__name__, exc))
 
 

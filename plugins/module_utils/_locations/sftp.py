@@ -12,8 +12,9 @@ A location on another host, over SFTP (paramiko), as source or destination.
 - One SFTP channel per thread (paramiko's SFTPClient is not safe for concurrent requests on one
   channel: a thread may read and drop another's response), spread over up to ``connections`` SSH
   connections (one paramiko transport thread per connection does the decryption and MAC checks).
-- A dropped connection fails the file in flight with a message naming host and path; the next
-  call reconnects (``retries`` attempts with exponential backoff) and the remaining files go on.
+- A dropped connection fails the call in flight with a message naming host and path (the copy engine
+  then reads that file again once, from the start); the next call reconnects (``retries`` attempts
+  with exponential backoff) and the remaining files go on.
   Once reconnecting has failed, every further call fails at once with the same message.
 - ``listdir`` is one directory read (OPENDIR/READDIR); it keeps each file's size as a hint.
 - Reads and writes are pipelined: many requests of the server's maximum size in flight, sent

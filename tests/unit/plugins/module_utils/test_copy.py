@@ -449,6 +449,48 @@ def test_execute_source_renamed_over_while_read_is_not_committed(tmp_path):
     assert listing(tmp_path / 'dest') == []
 
 
+class ConnectionLost(OSError):
+    connection_lost = True
+
+
+class DroppingSource(LocalLocation):
+    """Source location whose connection drops in the middle of the first ``drops`` reads of ``victim``."""
+
+    def __init__(self, victim: str, drops: int) -> None:
+        self.victim = victim
+        self.drops = drops
+        self.opened = 0
+
+    def open_read(self, path):
+        stream = super().open_read(path)
+        if os.path.basename(path) != self.victim:
+            return stream
+        self.opened += 1
+        if self.opened > self.drops:
+            return stream
+
+        class Dropping(_ModifyAtEnd):
+            def read(self, size=-1):
+                self.stream.read(1)
+                raise ConnectionLost('connection to sftp host x lost while trying to read %s' % path)
+        return Dropping(stream, None)
+
+
+@pytest.mark.parametrize('drops, status', [(1, 'copied'), (2, 'failed')])
+def test_execute_reads_a_file_again_once_after_a_lost_connection(tmp_path, drops, status):
+    """A connection lost mid-file: the file is read again from the start once (the location reconnects);
+    lost twice, it fails naming the cause, and no temp is left either way."""
+    write(tmp_path / 'src', 'victim.csv', b'a\nb\n')
+    write(tmp_path / 'src', 'other.csv', b'c\n')
+    source = DroppingSource('victim.csv', drops)
+    result = statuses(run([transfer(tmp_path / 'src', tmp_path / 'dest', 'victim.csv', 'other.csv')], src_loc=source))
+    assert result['other.csv'][0] == 'copied' and result['victim.csv'][0] == status
+    assert source.opened == 2
+    if status == 'failed':
+        assert 'lost while trying to read' in result['victim.csv'][1]
+    assert listing(tmp_path / 'dest') == sorted(['other.csv'] + (['victim.csv'] if status == 'copied' else []))
+
+
 def test_execute_sha256_mismatch_is_not_committed(tmp_path):
     write(tmp_path / 'src', 'f.csv', b'abc')
     spec = FileSpec('f.csv', 3, OLD, sha(b'abd'))
