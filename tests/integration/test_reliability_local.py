@@ -155,6 +155,7 @@ def test_sigkill_series_then_convergence(night, tmp_path):
     assert proc.wait(timeout=night_helpers.RUN_TIMEOUT) == 2, log.read_text()
     output = log.read_text(errors='replace')
     assert 'edge1 failed; the flag says FAIL' in output and COPY_TASK in output, output
+    assert re.search(r'edge1 failed; the flag says FAIL\. .*the module process ended with exit status (137|-9)\)', output), output
     assert night.flag.read_bytes() == b'FAIL\n', output
     night.assert_unlocked()
     assert_nothing_partial(night, 'after the copy module was killed')
