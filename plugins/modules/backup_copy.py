@@ -156,7 +156,11 @@ files:
   elements: dict
   contains:
     name: {description: File name., type: str, returned: always, sample: ACME_TELEMATICS_Traffic_20261124_0001.csv}
-    customer: {description: 'The customer of its transfer (O(transfers[].customer)), empty when not given.', type: str, returned: always, sample: ACME_TELEMATICS}
+    customer:
+      description: The customer of its transfer (O(transfers[].customer)), empty when not given.
+      type: str
+      returned: always
+      sample: ACME_TELEMATICS
     src: {description: Source path., type: str, returned: always, sample: /data/in/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     dest: {description: Destination path., type: str, returned: always, sample: /backup1/ACME_TELEMATICS/ACME_TELEMATICS_Traffic_20261124_0001.csv}
     status:

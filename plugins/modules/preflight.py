@@ -48,7 +48,7 @@ options:
       - The landing directory exists (primary); the state directory and each backup directory this node
         writes exist or can be created; the directories of the lock, ledger, manifest, flag and SQLite file
         exist or are the state directory; each backup filesystem has at least O(min_free_mb) MiB free.
-      - A customer's own backup directory that exists but refuses writes is only a warning: the copy fails that
+      - A customer's own backup directory that exists but refuses writes is only a warning; the copy fails that
         customer and backs up the others.
     type: str
     choices: [primary, secondary]
@@ -140,8 +140,8 @@ EXAMPLES = r'''
 RETURN = r'''
 settings_valid:
   description:
-    - Whether the settings themselves are sound (every problem, if any, is of this node or of the primary: a missing
-      directory, too little free space, a primary that does not answer). Then the flag settings can be trusted, and the
+    - Whether the settings themselves are sound; every problem, if any, is then of this node or of the primary (a missing
+      directory, too little free space, a primary that does not answer). The flag settings can then be trusted, and the
       role writes FAIL before it stops the night.
   returned: always
   type: bool

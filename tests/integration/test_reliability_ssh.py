@@ -16,10 +16,10 @@ the secondary (edge2) pulls what the primary (edge1) backed up, over SFTP, node 
   skewed-clock key, which the runs of that test use to reach edge2).
 
 After each fault: the run's outcome is truthful (a failure names the host and what failed; the flag says FAIL
-when the primary can be reached to write it, and a run never writes SUCCESS unless every file is on both nodes), nothing partial is under a final name on either node (sha256sum on
-the node against the source on edge1), the sources are untouched. Then the cause is removed and the next run
-converges: every file on both nodes equal to its source with its mtime, listed once in the ledger, counted once
-in the warehouse, no temp, no lock, flag SUCCESS.
+when the primary can be reached to write it, and a run never writes SUCCESS unless every file is on both nodes),
+nothing partial is under a final name on either node (sha256sum on the node against the source on edge1), the
+sources are untouched. Then the cause is removed and the next run converges: every file on both nodes equal to its
+source with its mtime, listed once in the ledger, counted once in the warehouse, no temp, no lock, flag SUCCESS.
 
 Points in a run are found by watching a node's storage through ``/proc/<pid>/root`` of a process of that node
 (its own mount namespace), which costs no ssh login per poll; every check of a result is made on the node, over ssh.
