@@ -36,8 +36,8 @@ except ImportError:  # --import-mode=importlib
 
 night_helpers = reliability.night_helpers    # conftest: process trees, module pids
 failures = reliability.failures              # test_failures: kill a whole run, big files
-hadoop_helpers = reliability._load('test_night_hadoop')  # pylint: disable=protected-access
-failures_hadoop = reliability._load('test_failures_hadoop')  # pylint: disable=protected-access
+hadoop_helpers = reliability.load('test_night_hadoop')
+failures_hadoop = reliability.load('test_failures_hadoop')
 
 Hdfs = hadoop_helpers.Hdfs
 WEBHDFS = hadoop_helpers.WEBHDFS

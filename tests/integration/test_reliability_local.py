@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 
-def _load(name: str):
+def load(name: str):
     """A module of this directory; pytest's default import mode has it on sys.path, importlib mode does not."""
     try:
         return importlib.import_module(name)
@@ -34,8 +34,8 @@ def _load(name: str):
         return module
 
 
-night_helpers = _load('conftest')
-failures = _load('test_failures')  # its kill and big-file helpers
+night_helpers = load('conftest')
+failures = load('test_failures')  # its kill and big-file helpers
 
 BIG_MIB = 48
 WAIT = 120

@@ -48,7 +48,7 @@ except ImportError:  # --import-mode=importlib
     reliability = importlib.util.module_from_spec(_SPEC)
     _SPEC.loader.exec_module(reliability)
 
-night_ssh = reliability._load('test_night_ssh')  # pylint: disable=protected-access
+night_ssh = reliability.load('test_night_ssh')
 helpers = reliability.night_helpers
 failures = reliability.failures
 sftp_tests = night_ssh.sftp_tests

@@ -236,6 +236,10 @@ class WebHdfsLocation(Location):
             return HdfsExistsError('%s: already exists: %s' % (where, message), reason=reason)
         return WebHdfsError('%s failed: HTTP %d %s' % (where, status, reason), reason=reason)
 
+    def pause(self, attempt: int) -> None:
+        """Wait before retry number ``attempt`` (1, 2, ...): ``backoff`` seconds, doubled each time, at most ``max_backoff``."""
+        self._sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+
     def _namenode(self, op: str, path: str, method: str = 'GET', redirect: bool = True, **params) -> requests.Response:
         """One WebHDFS operation: on the active NameNode, then the others; the round retried with backoff.
 
@@ -245,7 +249,7 @@ class WebHdfsLocation(Location):
         failures: dict[str, str] = {}
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+                self.pause(attempt)
             start = self._active
             for offset in range(len(self.urls)):
                 index = (start + offset) % len(self.urls)
@@ -515,10 +519,10 @@ class _Upload:
         sent again, for ``retries`` rounds with backoff. Still without overwrite: a file the lost attempt may have
         created is never replaced (the CREATE fails instead). A streamed upload is not retried (its bytes are gone)."""
         location = self._location
-        for attempt in range(location.retries):
+        for attempt in range(1, location.retries + 1):
             if not (isinstance(self._error, WebHdfsError) and self._error.transient):
                 return
-            location._sleep(min(location.backoff * 2 ** attempt, location.max_backoff))  # pylint: disable=protected-access
+            location.pause(attempt)
             self._error = None
             self._url = location.create_redirect(self._path)
             self._send(body)
