@@ -86,7 +86,7 @@ if [ -z "$inside" ]; then
   exit 0
 fi
 # Without -D sshd detaches itself (as the system's sshd does) and writes its pid file.
-nsenter --target "$inside" --mount --uts -- /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+nsenter --target "$inside" --mount --uts --root -- /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
 for _try in $(seq 50); do
   new=$(listener) && [ "$new" != "$pid" ] && break
   sleep 0.1

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Start the two test edge nodes: one Debian sshd each, in its own mount + UTS namespace, on
-# 127.0.0.11:2222 (edge1) and 127.0.0.12:2222 (edge2). Idempotent: a node already running is
-# left alone; keys and storage are kept across stop/start (stop.sh --purge removes them).
+# Start the two test edge nodes: separate Debian 11 systems (Python 3.9, none of the collection's
+# libraries), each an sshd chrooted into its own overlay of one cached root (build-root.sh), in its own
+# mount + UTS namespace, on 127.0.0.11:2222 (edge1) and 127.0.0.12:2222 (edge2). Idempotent: a node
+# already running is left alone; keys, storage and what was installed on a node are kept across
+# stop/start (stop.sh --purge removes them: the nodes are bare again).
 #
 # Environment:
 #   MNAAS_EDGES_BASE          base directory (default /tmp/mnaas-edges)
@@ -33,21 +35,16 @@ case $base in
   *) die "MNAAS_EDGES_BASE must be an absolute path, got '$base'" ;;
 esac
 
-# Debian packages: the sshd itself, and paramiko for /usr/bin/python3 on the nodes (the modules
-# run there with the system Python and pull from the other node over SFTP).
-missing=()
-[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
-command -v ssh-keygen >/dev/null || missing+=(openssh-client)
-/usr/bin/python3 -c 'import paramiko' 2>/dev/null || missing+=(python3-paramiko)
-# libfaketime: the sessions of the skewed-clock key see a shifted clock (below).
-faketime_lib() { compgen -G '/usr/lib/*/faketime/libfaketime.so.1' | head -1; }
-[ -n "$(faketime_lib)" ] || missing+=(faketime)
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "edge_nodes/start.sh: installing ${missing[*]}" >&2
+# The host needs only the SSH client (ssh-keygen, and ssh for the readiness check): each node's sshd, its
+# Python and everything else it runs come from its own Debian root (build-root.sh).
+if ! command -v ssh-keygen >/dev/null || ! command -v ssh >/dev/null; then
+  echo "edge_nodes/start.sh: installing openssh-client" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends openssh-client >/dev/null
 fi
+root=$("$here/build-root.sh")
+[ -x "$root/usr/sbin/sshd" ] || die "no sshd in the node root $root"
 
 mkdir -p "$base"
 chmod 0755 "$base"
@@ -65,8 +62,9 @@ new_key "$keys/operator" "mnaas-edges operator"
 # the libfaketime offset in $BASE/NODE/clock_offset (e.g. "+5h", "-5h"; no file or an empty one: no
 # shift). Only those sessions: the node's other sessions and its sshd keep the real clock.
 new_key "$keys/skewed_clock" "mnaas-edges operator, skewed clock"
-libfaketime=$(faketime_lib)
-[ -n "$libfaketime" ] || die "libfaketime.so.1 not found after installing faketime"
+libfaketime=$(cd "$root" && compgen -G 'usr/lib/*/faketime/libfaketime.so.1' | head -1)
+[ -n "$libfaketime" ] || die "libfaketime.so.1 not found in the node root $root"
+libfaketime=/$libfaketime
 
 known_line() {  # known_line NODE: the known_hosts line of a node's host key
   printf '[%s]:%s %s\n' "${addr[$1]}" "$port" "$(cut -d' ' -f1,2 "$base/$1/ssh_host_ed25519_key.pub")"
@@ -74,10 +72,10 @@ known_line() {  # known_line NODE: the known_hosts line of a node's host key
 
 for node in "${nodes[@]}"; do
   dir=$base/$node
-  install -d -m 0755 "$dir" "$dir/log"
+  # upper, work: the node's writable layer over the shared root; rootfs: where the node sees it.
+  install -d -m 0755 "$dir" "$dir/log" "$dir/upper" "$dir/work" "$dir/rootfs"
   install -d -m 0700 "$dir/home" "$dir/home/.ssh"
   new_key "$dir/ssh_host_ed25519_key" "mnaas-edges $node host key"
-  new_key "$dir/home/.ssh/id_ed25519" "mnaas-edges $node node key"
   if [ -n "$storage_size" ]; then
     if [ ! -f "$dir/storage.img" ]; then
       truncate -s "$storage_size" "$dir/storage.img"
@@ -89,7 +87,7 @@ for node in "${nodes[@]}"; do
   cat >"$dir/sshd_config" <<CONF
 # Written by tests/services/edge_nodes/start.sh for test node $node.
 ListenAddress ${addr[$node]}:$port
-HostKey $dir/ssh_host_ed25519_key
+HostKey /etc/ssh/ssh_host_ed25519_key
 PidFile $dir/sshd.pid
 PermitRootLogin prohibit-password
 AuthenticationMethods publickey
@@ -110,19 +108,23 @@ PermitUserEnvironment LD_PRELOAD,FAKETIME_TIMESTAMP_FILE,FAKETIME_DONT_FAKE_MONO
 CONF
 done
 
-# known_hosts from the host keys (no trust on first use), for the operator and for each node.
+# known_hosts from the host keys (no trust on first use), for the operator.
 { for node in "${nodes[@]}"; do known_line "$node"; done; } >"$base/known_hosts"
 chmod 0644 "$base/known_hosts"
+# The operator's keys are authorised on each node; the nodes do not trust each other yet (a bare node:
+# prepare_nodes.yml gives the secondary its key and authorises it on the primary). Lines added by others
+# are kept across starts.
+operator_lines() {
+  cat "$keys/operator.pub"
+  printf 'environment="LD_PRELOAD=%s",environment="FAKETIME_TIMESTAMP_FILE=%s",environment="FAKETIME_DONT_FAKE_MONOTONIC=1" %s\n' \
+    "$libfaketime" "$base/$1/clock_offset" "$(cat "$keys/skewed_clock.pub")"
+}
 for node in "${nodes[@]}"; do
-  ssh_dir=$base/$node/home/.ssh
-  install -m 0644 "$base/known_hosts" "$ssh_dir/known_hosts"
-  {
-    cat "$keys/operator.pub"
-    for other in "${nodes[@]}"; do cat "$base/$other/home/.ssh/id_ed25519.pub"; done
-    printf 'environment="LD_PRELOAD=%s",environment="FAKETIME_TIMESTAMP_FILE=%s",environment="FAKETIME_DONT_FAKE_MONOTONIC=1" %s\n' \
-      "$libfaketime" "$base/$node/clock_offset" "$(cat "$keys/skewed_clock.pub")"
-  } >"$ssh_dir/authorized_keys"
-  chmod 0600 "$ssh_dir/authorized_keys"
+  authorized=$base/$node/home/.ssh/authorized_keys
+  others=$(grep -v -F -e "$(cut -d' ' -f2 "$keys/operator.pub")" -e "$(cut -d' ' -f2 "$keys/skewed_clock.pub")" "$authorized" 2>/dev/null || true)
+  { operator_lines "$node"; [ -z "$others" ] || printf '%s\n' "$others"; } >"$authorized.new"
+  chmod 0600 "$authorized.new"
+  mv "$authorized.new" "$authorized"
 done
 
 running() {  # running NODE: its sshd is alive and is the one started for it
@@ -147,7 +149,7 @@ for node in "${nodes[@]}"; do
     if ! cmp -s "$base/$node/sshd_config" "$base/$node/sshd_config.loaded"; then
       pid=$(cat "$base/$node/sshd.pid")
       # Checked inside the node (/run/sshd is there): a bad file would make the re-executed sshd exit.
-      nsenter --target "$pid" --mount --uts -- /usr/sbin/sshd -t -f "$base/$node/sshd_config"
+      nsenter --target "$pid" --mount --uts --root -- /usr/sbin/sshd -t -f "$base/$node/sshd_config"
       kill -HUP "$pid"
       cp "$base/$node/sshd_config" "$base/$node/sshd_config.loaded"
       reloaded+=("$node")
@@ -159,7 +161,7 @@ for node in "${nodes[@]}"; do
   : >"$base/$node/sshd.log"
   cp "$base/$node/sshd_config" "$base/$node/sshd_config.loaded"
   # setsid -w: the launcher lives exactly as long as the node (sshd writes its own pid file).
-  setsid -w unshare --mount --uts --propagation private -- "$here/node-init.sh" "$base" "$node" \
+  setsid -w unshare --mount --uts --propagation private -- "$here/node-init.sh" "$base" "$node" "$root" \
     </dev/null >>"$base/$node/sshd.log" 2>&1 &
   launcher[$node]=$!
   started+=("$node")
@@ -200,8 +202,8 @@ MNAAS_EDGE2_HOST=${addr[edge2]}
 MNAAS_EDGE1_PID=$(cat "$base/edge1/sshd.pid")
 MNAAS_EDGE2_PID=$(cat "$base/edge2/sshd.pid")
 MNAAS_EDGES_STORAGE=/srv/mnaas
-MNAAS_EDGES_NODE_KEY=/root/.ssh/id_ed25519
-MNAAS_EDGES_NODE_KNOWN_HOSTS=/root/.ssh/known_hosts
+MNAAS_EDGES_ROOT=$root
+MNAAS_EDGES_NODE_PYTHON=/usr/bin/python3
 ENV
 
 {
