@@ -5,6 +5,12 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
+from ansible_collections.mnaas.backup.plugins.module_utils import _requirements
+from ansible_collections.mnaas.backup.plugins.module_utils._requirements import Library
 from ansible_collections.mnaas.backup.plugins.modules import preflight
 
 KNOWN = ['mnaas_backup_source_dir', 'mnaas_backup_domains', 'mnaas_backup_customers', 'mnaas_backup_max_files']
@@ -87,3 +93,70 @@ def test_node_problems_leave_the_settings_valid(run_module, tmp_path):
     result = run_module(preflight, {'settings': settings, 'node_role': 'primary', 'min_free_mb': 0})
     assert result['failed'] is True and result['settings_valid'] is True
     assert "mnaas_backup_source_dir %r does not exist or is not a directory" % str(tmp_path / 'missing') in result['problems']
+
+
+# The libraries of the node's steps (features): a fake table, of modules that exist or not in this Python.
+PRESENT = Library('pytest', 'pytest', '1.0', 'hiveserver2', 'the tests')
+ABSENT = Library('mnaas-absent-hs2', 'mnaas_absent_hs2', '0.7.0', 'hiveserver2', 'the hive, impala and spark warehouse engines')
+ABSENT_OPTIONAL = Library('mnaas-absent-crc', 'mnaas_absent_crc', '1.5.0', 'webhdfs', 'fast CRC32C for HDFS checksums', optional=True)
+ABSENT_SFTP = Library('mnaas-absent-ssh', 'mnaas_absent_ssh', '2.10', 'sftp', "the secondary's pull from the primary over SFTP")
+
+
+@pytest.fixture
+def table(monkeypatch):
+    monkeypatch.setattr(_requirements, 'LIBRARIES', (PRESENT, ABSENT, ABSENT_OPTIONAL, ABSENT_SFTP))
+
+
+def test_no_features_no_libraries(run_module, table):
+    result = run_module(preflight, {'settings': SETTINGS})
+    assert result['libraries'] == [] and result['problems'] == []
+
+
+def test_a_missing_library_is_a_node_problem(run_module, table):
+    result = run_module(preflight, {'settings': SETTINGS, 'features': ['hiveserver2']})
+    assert result['failed'] is True
+    assert result['settings_valid'] is True        # the role writes the flag FAIL
+    assert result['problems'] == [
+        "the Python library mnaas-absent-hs2 of %s is not installed; it is needed for the hive, impala and spark warehouse engines. "
+        "To install it, run playbooks/prepare_nodes.yml (mnaas.backup.prepare_nodes) for this node, or pip install "
+        "'mnaas-absent-hs2>=0.7.0' into %s's environment" % (sys.executable, sys.executable)]
+    assert result['problems'][0] in result['msg']
+    assert result['libraries'] == [
+        {'distribution': 'pytest', 'module': 'pytest', 'minimum': '1.0', 'optional': False, 'version': pytest.__version__, 'ok': True},
+        {'distribution': 'mnaas-absent-hs2', 'module': 'mnaas_absent_hs2', 'minimum': '0.7.0', 'optional': False, 'version': None, 'ok': False},
+    ]
+
+
+def test_only_the_libraries_of_the_features_given(run_module, table):
+    result = run_module(preflight, {'settings': SETTINGS, 'features': ['webhdfs']})
+    assert 'failed' not in result and result['problems'] == []
+    assert [(lib['distribution'], lib['ok']) for lib in result['libraries']] == [('mnaas-absent-crc', False)]
+    assert len(result['notes']) == 1 and result['notes'][0].startswith('the optional Python library mnaas-absent-crc of ')
+    assert result['notes'][0] in str(result['warnings'])
+
+
+def test_unknown_feature_refused(run_module):
+    result = run_module(preflight, {'settings': SETTINGS, 'features': ['ftp']})
+    assert result['failed'] is True
+    assert 'features' in result['msg'] and 'sftp, webhdfs, hiveserver2' in result['msg']
+
+
+def test_library_problems_add_to_the_others(run_module, table, tmp_path):
+    settings = dict(SETTINGS, source_dir=str(tmp_path / 'missing'))
+    result = run_module(preflight, {'settings': settings, 'node_role': 'primary', 'min_free_mb': 0, 'features': ['hiveserver2']})
+    assert result['settings_valid'] is True and len(result['problems']) == 2
+    assert 'does not exist' in result['problems'][0] and 'mnaas-absent-hs2' in result['problems'][1]
+
+
+def test_without_its_library_the_primary_is_not_tried(run_module, table):
+    """One problem, by the library's name; not also "cannot reach the primary"."""
+    result = run_module(preflight, {'settings': SETTINGS, 'features': ['sftp'], 'primary_location': {
+        'type': 'sftp', 'host': 'edge1.example.invalid', 'user': 'mnaas', 'retries': 0, 'timeout': 1}})
+    assert result['settings_valid'] is True
+    assert len(result['problems']) == 1 and 'mnaas-absent-ssh' in result['problems'][0]
+
+
+def test_without_its_library_bad_primary_settings_still_reported(run_module, table):
+    result = run_module(preflight, {'settings': SETTINGS, 'features': ['sftp'], 'primary_location': {'type': 'sftp'}})
+    assert result['settings_valid'] is False
+    assert result['problems'][1] == 'mnaas_backup_primary_location.host is required when mnaas_backup_primary_location.type is sftp'
