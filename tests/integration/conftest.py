@@ -530,3 +530,65 @@ def night(tmp_path, make_landing, ansible_env, ansible_workdir) -> Night:  # pyl
     root = tmp_path / "demo"
     summary = make_landing.generate(root / "edge1" / "MNAAS_Input", seed=SEED, now=time.time())
     return Night(root, summary, ansible_env, ansible_workdir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge nodes made ready by the collection itself (playbooks/prepare_nodes.yml)
+
+PREPARE_PLAYBOOK = REPO_ROOT / "playbooks" / "prepare_nodes.yml"
+NODE_VENV = "/opt/mnaas-backup/venv"
+NODE_VENV_PYTHON = NODE_VENV + "/bin/python"
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Path:
+    """The nodes' offline wheelhouse (tools/wheelhouse.py: Python 3.9, manylinux), built once; $MNAAS_WHEELHOUSE when set."""
+    path = Path(os.environ.get("MNAAS_WHEELHOUSE") or REPO_ROOT / ".build" / "wheelhouse")
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "wheelhouse.py"), "-o", str(path)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, "tools/wheelhouse.py failed:\n%s\n%s" % (proc.stdout, proc.stderr)
+    assert list(path.glob("pip-*.whl")), "no pip wheel in %s" % path
+    return path
+
+
+def node_inventory(base: Path, directory: Path, group_vars: dict, **host_vars) -> Path:
+    """An inventory of the test nodes of ``base`` (their start.sh inventory: addresses, keys, known_hosts) with edge1 the
+    primary and edge2 the secondary, ``group_vars`` for both and ``host_vars`` ({host: {var: value}}) on top."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    hosts = yaml.safe_load((base / "inventory.yml").read_text(encoding="utf-8"))["all"]["children"]["edge_nodes"]["hosts"]
+    hosts["edge1"]["mnaas_backup_node_role"] = "primary"
+    hosts["edge2"].update({"mnaas_backup_node_role": "secondary", "mnaas_backup_primary_host": "edge1"})
+    for host, values in host_vars.items():
+        hosts[host].update(values)
+    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.yml").write_text(yaml.safe_dump({"edge_nodes": {"hosts": hosts}}), encoding="utf-8")
+    (directory / "group_vars" / "edge_nodes.yml").write_text(yaml.safe_dump(group_vars), encoding="utf-8")
+    return directory
+
+
+def run_playbook(playbook: Path, inventory: Path, env: dict, cwd: Path, *extra, log: Path | None = None) -> Result:
+    """ansible-playbook to its end (any exit code); the output kept in ``log`` when given."""
+    args = [find_tool("ansible-playbook"), "-i", str(inventory), str(playbook)] + [str(a) for a in extra]
+    started = time.monotonic()
+    proc = subprocess.run(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT, check=False)
+    output = proc.stdout.decode("utf-8", "replace")
+    if log is not None:
+        log.write_text(output, encoding="utf-8")
+    return Result(args, proc.returncode, output, parse_recap(output), time.monotonic() - started)
+
+
+def prepare_shared_nodes(base: Path, port: int, env: dict, cwd: Path, wheelhouse_dir: Path, tmp: Path) -> Result:
+    """playbooks/prepare_nodes.yml on the nodes of ``base``: their virtualenvs (paramiko on the secondary) and the
+    secondary's SFTP-only key on the primary. Idempotent: a second call changes nothing."""
+    group_vars = {
+        "mnaas_backup_customers": {},
+        "mnaas_backup_state_dir": "/srv/mnaas/prepared/state",
+        "mnaas_backup_manifest_file": "/srv/mnaas/prepared/MNAAS_backup_files_process_list.csv",
+        "mnaas_backup_flag_file": "/srv/mnaas/prepared/MNAAS_backup_files_process_ProcessStatusFile",
+        "mnaas_backup_primary_location": {"port": port},
+        "mnaas_backup_wheelhouse": str(wheelhouse_dir),
+    }
+    inventory = node_inventory(base, tmp / "prepare-inventory", group_vars)
+    result = run_playbook(PREPARE_PLAYBOOK, inventory, env, cwd, log=tmp / "prepare.log")
+    assert result.rc == 0, "prepare_nodes.yml failed%s" % result
+    return result

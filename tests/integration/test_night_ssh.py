@@ -54,15 +54,18 @@ NODES = ('edge1', 'edge2')
 
 
 @pytest.fixture(scope='module')
-def edges(tmp_path_factory):
-    """The two nodes (test_sftp_location's helper): started here unless they are up, stopped only if started here."""
+def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):
+    """The two nodes (test_sftp_location's helper): started here unless they are up, stopped only if started here;
+    made ready by playbooks/prepare_nodes.yml (their virtualenvs, the secondary's SFTP-only key on the primary)."""
     started = False
     if os.environ.get('MNAAS_EDGES_STARTED') != '1' and not (sftp_tests._running('edge1') and sftp_tests._running('edge2')):
         proc = subprocess.run([str(sftp_tests.EDGES / 'start.sh')], capture_output=True, text=True, timeout=180,
                               env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)), check=False)
         assert proc.returncode == 0, 'start.sh failed:\n%s\n%s' % (proc.stdout, proc.stderr)
         started = True
-    yield sftp_tests.Edges(sftp_tests._read_env(BASE / 'env'), tmp_path_factory.mktemp('unused'))
+    nodes = sftp_tests.Edges(sftp_tests._read_env(BASE / 'env'), tmp_path_factory.mktemp('unused'))
+    helpers.prepare_shared_nodes(BASE, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp('prepare'))
+    yield nodes
     if started:
         subprocess.run([str(sftp_tests.EDGES / 'stop.sh')], check=True, capture_output=True, timeout=120,
                        env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
@@ -97,6 +100,8 @@ class SshNight:
         """The service's inventory (addresses, keys, known_hosts) with the nodes' roles, and group_vars for this area."""
         hosts = yaml.safe_load((BASE / 'inventory.yml').read_text(encoding='utf-8'))['all']['children']['edge_nodes']['hosts']
         hosts['edge1']['mnaas_backup_node_role'] = 'primary'
+        for node in NODES:  # the virtualenv prepare_nodes.yml made: the nodes' system Python has none of the libraries
+            hosts[node]['ansible_python_interpreter'] = helpers.NODE_VENV_PYTHON
         hosts['edge2'].update({'mnaas_backup_node_role': 'secondary', 'mnaas_backup_primary_host': 'edge1'}, **edge2_overrides)
         group_vars = {
             'mnaas_backup_source_dir': self.landing,
@@ -437,3 +442,46 @@ def test_bad_connections_named_and_nothing_written(ssh_night):
     assert lines and '127.0.0.13' in gone.output, gone
     assert night.read('edge1', night.flag) == 'FAIL\n', gone
     night.assert_backups(nodes=('edge1',), result=gone)
+
+
+def _without_flag(tree: str) -> list:
+    """A node's tree but the flag file and the area directory itself (whose mtime the flag's creation touches)."""
+    return [line for line in tree.splitlines() if 'ProcessStatusFile' not in line and not line.startswith('. d')]
+
+
+def test_missing_libraries_stop_the_night_before_any_write(ssh_night):
+    """Nodes whose Python lacks what their steps import, each an empty virtualenv: the primary configured with the hive
+    engine (no PyHive), the secondary pulling over SFTP (no paramiko). Each node's preflight names each missing
+    library and how to install it; the night stops on both before anything is written but the FAIL flag. Then a
+    secondary whose interpreter does not exist at all (its preflight cannot run) stops the night the same way."""
+    night = ssh_night
+    night.put_landing(files_per_domain=2)
+    bare = '/opt/mnaas-bare-venv'
+    for node in NODES:
+        night.ssh(node, 'rm -rf %s && /usr/bin/python3 -m venv --without-pip %s' % (bare, bare))
+    trees = {node: _without_flag(night.tree(node)) for node in NODES}
+    hive = {'ansible_python_interpreter': bare + '/bin/python', 'mnaas_backup_warehouse_engine': 'hive',
+            'mnaas_backup_warehouse_host': '127.0.0.1', 'mnaas_backup_warehouse_port': 10000}
+    result = night.run('-e', json.dumps(hive), expect_rc=2)
+    fatal = {node: [line for line in result.errors().splitlines() if line.startswith('fatal: [%s]' % node)] for node in NODES}
+    edge1, edge2 = ' '.join(fatal['edge1']), ' '.join(fatal['edge2'])
+    for library in ('PyHive', 'thrift', 'thrift-sasl', 'pure-sasl'):
+        assert library in edge1, 'edge1 does not name %s%s' % (library, result)
+    assert 'paramiko' in edge2 and 'PyHive' not in edge2, result
+    assert 'paramiko' not in edge1, result
+    assert 'prepare_nodes' in edge1 and 'prepare_nodes' in edge2, result
+    assert 'Not ready: edge1, edge2' in edge1, result
+    assert night.read('edge1', night.flag) == 'FAIL\n', result
+    for node in NODES:
+        assert _without_flag(night.tree(node)) == trees[node], '%s: something was written%s' % (node, result)
+        assert night.ssh(node, 'ls %s/lib/python3.9/site-packages' % bare).split() == [], 'the preflight installed something'
+
+    # A secondary whose interpreter is missing: its preflight never ran, so it is not ready either.
+    night.ssh('edge1', 'rm -f %s' % shlex.quote(night.flag))
+    trees = {node: _without_flag(night.tree(node)) for node in NODES}
+    broken = night.write_inventory(ansible_python_interpreter='/nonexistent/bin/python')
+    result = night.run(inventory=broken, expect_rc=2)
+    assert 'Not ready: edge2' in result.errors() and '/nonexistent/bin/python' in result.errors(), result
+    assert night.read('edge1', night.flag) == 'FAIL\n', result
+    for node in NODES:
+        assert _without_flag(night.tree(node)) == trees[node], '%s: something was written%s' % (node, result)

@@ -2,12 +2,13 @@
 # Copyright: contributors to the mnaas.backup collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The SFTP location against the two real edge nodes (tests/services/edge_nodes): Debian's sshd in
-their own mount namespaces, host keys verified, key-based logins.
+"""The SFTP location against the two real edge nodes (tests/services/edge_nodes): separate Debian 11
+systems (their own sshd and Python 3.9), host keys verified, key-based logins.
 
 Copies go through the copy engine (``_copy.plan`` + ``execute``) as ``backup_copy`` runs it: from this
-host (node1 -> node2, both over SFTP) and, in the production shape, ON node2 with its /usr/bin/python3
-and Debian's paramiko, pulling from node1 into node2's local storage. Results are checked on the nodes
+host (node1 -> node2, both over SFTP) and, in the production shape, ON node2 with the Python of the
+virtualenv playbooks/prepare_nodes.yml made there and the SFTP-only key it authorised on node1, pulling
+from node1 into node2's local storage. Results are checked on the nodes
 themselves with ``sha256sum`` and ``stat`` over ssh, independent of the collection.
 
 The nodes are started by tests/services/edge_nodes/start.sh unless they are up (or
@@ -28,10 +29,19 @@ from pathlib import Path
 
 import pytest
 
+try:  # pytest's default (prepend) import mode puts this directory on sys.path
+    import conftest as helpers
+except ImportError:  # --import-mode=importlib
+    import importlib.util
+    _SPEC = importlib.util.spec_from_file_location('mnaas_integration_conftest', Path(__file__).with_name('conftest.py'))
+    helpers = importlib.util.module_from_spec(_SPEC)
+    _SPEC.loader.exec_module(helpers)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EDGES = REPO_ROOT / 'tests' / 'services' / 'edge_nodes'
 BASE = Path(os.environ.get('MNAAS_EDGES_BASE', '/tmp/mnaas-edges'))
-NODE_PYTHON = '/usr/bin/python3'
+NODE_PYTHON = helpers.NODE_VENV_PYTHON   # made by playbooks/prepare_nodes.yml
+NODE_COLLECTIONS = '/root/mnaas-test-collections'   # the collection's plugins, sent to the nodes
 TEMP_MARK = '.mnaas-tmp.'
 OLD = 1_700_000_000
 
@@ -131,10 +141,18 @@ class Edges:
         subprocess.run([str(EDGES / 'start.sh')], check=True, capture_output=True, timeout=120,
                        env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
 
+    def push_collection(self, node: str) -> None:
+        """This repository's plugins to NODE_COLLECTIONS on the node (a separate system: it sees nothing of this host)."""
+        archive = subprocess.run(['tar', '-C', str(REPO_ROOT), '-cf', '-', '--exclude=__pycache__', 'plugins'],
+                                 capture_output=True, check=True).stdout
+        target = NODE_COLLECTIONS + '/ansible_collections/mnaas/backup'
+        self.ssh(node, 'rm -rf %s && mkdir -p %s && tar -C %s -xf -' % (NODE_COLLECTIONS, target, target), stdin=archive)
+
 
 @pytest.fixture(scope='module')
-def edges(tmp_path_factory):
-    """The two nodes, started here unless they are up; the collection importable from here and from the nodes."""
+def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):
+    """The two nodes, started here unless they are up, made ready by playbooks/prepare_nodes.yml; the collection
+    importable from here and from the nodes."""
     collections = _collections_root(tmp_path_factory.mktemp('sftp'))
     sys.path.insert(0, str(collections))
     started = False
@@ -144,6 +162,9 @@ def edges(tmp_path_factory):
         assert proc.returncode == 0, 'start.sh failed:\n%s\n%s' % (proc.stdout, proc.stderr)
         started = True
     nodes = Edges(_read_env(BASE / 'env'), collections)
+    helpers.prepare_shared_nodes(BASE, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp('prepare'))
+    for node in ('edge1', 'edge2'):
+        nodes.push_collection(node)
     yield nodes
     sys.path.remove(str(collections))
     if started:
@@ -214,8 +235,10 @@ def test_copy_between_nodes_verified_on_the_nodes(edges, area):
 
 
 def test_secondary_pulls_from_primary_on_the_node(edges, area):
-    """The production shape: on node2, /usr/bin/python3 with Debian's paramiko runs the engine with
-    src=SFTP(node1, the node's own key and known_hosts) and dest=local storage; twice (second: all skipped)."""
+    """The production shape: on node2, the Python 3.9 of its virtualenv (prepare_nodes.yml) runs the engine with
+    src=SFTP(node1, the node's own key and known_hosts) and dest=local storage; twice (second: all skipped).
+    The key serves SFTP alone (restrict, internal-sftp): no command runs, so small files come ahead as SFTP
+    requests instead of streamed tar archives."""
     files = {'GLOBEX_%03d.csv' % i: (20_480 + i, OLD + i) for i in range(300)}
     files['GLOBEX_big.csv'] = (30_000_000, OLD + 999)
     edges.make_files('edge1', area + '/landing', files)
@@ -235,15 +258,18 @@ if hasattr(src, 'prefetch'):
     src.prefetch([a.src_path for a in plan.actions if a.action == _copy.COPY])
 outcomes = _copy.execute(plan, src, dest, opts)
 ahead = getattr(src, '_prefetch', None)
-print(json.dumps({'paramiko': paramiko.__version__, 'summary': _copy.summarize(outcomes), 'streamed': src.can_tar(),
+print(json.dumps({'python': list(sys.version_info[:2]), 'paramiko': paramiko.__version__, 'summary': _copy.summarize(outcomes), 'streamed': src.can_tar(),
                   'fetched_ahead': ahead.taken if ahead is not None else 0,
                   'failed': [o.reason for o in outcomes if o.status == 'failed']}))
-''' % {'collections': str(edges.collections), 'host': edges.hosts['edge1'], 'port': edges.port,
+''' % {'collections': NODE_COLLECTIONS, 'host': edges.hosts['edge1'], 'port': edges.port,
        'src': area + '/landing', 'dest': area + '/backup2'}
     import json  # pylint: disable=import-outside-toplevel
     first = json.loads(edges.ssh('edge2', NODE_PYTHON + ' -', stdin=script.encode()))
     assert first['summary']['copied'] == len(files), first
-    assert first['streamed'] and first['fetched_ahead'] == len(files) - 1, first  # all but the big one
+    assert first['python'] == [3, 9], first
+    assert not first['streamed'] and first['fetched_ahead'] == len(files) - 1, first  # all but the big one, over SFTP
+    refused = edges.ssh('edge2', 'ssh -p %d -o BatchMode=yes %s true 2>&1; echo "rc=$?"' % (edges.port, edges.hosts['edge1']), check=False)
+    assert 'sftp connections only' in refused and 'rc=1' in refused, refused
     assert edges.sha256('edge2', area + '/backup2') == edges.sha256('edge1', area + '/landing')
     assert edges.mtimes('edge2', area + '/backup2') == {name: mtime for name, (size, mtime) in files.items()}
     # The landing path does not exist on node2 (its own /srv/mnaas): the data really crossed SSH.
