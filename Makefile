@@ -36,17 +36,16 @@ export PATH := $(VENV_BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-# Debian packages the tests and benchmarks need (openssh-server: the edge-node sshd instances;
-# shellcheck: without it ansible-test skips its shellcheck sanity test with only a warning;
-# Java and Maven: the test HDFS; time: peak memory in the benchmarks; python3-paramiko: the
-# modules on the SSH edge nodes run under /usr/bin/python3; e2fsprogs: chattr for the permission faults
-# and mkfs.ext4 for the benchmark images, "required" in Debian but not in every minimal image; faketime:
-# libfaketime for an SSH edge node whose clock is off).
-APT_PACKAGES ?= rsync openssh-client openssh-server shellcheck openjdk-17-jdk-headless maven curl unzip time python3-paramiko e2fsprogs faketime
+# Debian packages the tests and benchmarks need (debootstrap: the edge nodes' own Debian 11 root, whose sshd,
+# Python and libfaketime they run, tests/services/edge_nodes/build-root.sh; openssh-client: ssh and ssh-keygen
+# on this host; shellcheck: without it ansible-test skips its shellcheck sanity test with only a warning;
+# Java and Maven: the test HDFS; time: peak memory in the benchmarks; e2fsprogs: chattr for the permission faults
+# and mkfs.ext4 for the benchmark images, "required" in Debian but not in every minimal image).
+APT_PACKAGES ?= rsync openssh-client debootstrap shellcheck openjdk-17-jdk-headless maven curl unzip time e2fsprogs
 
-REQUIREMENTS := requirements.txt tests/requirements.txt
+REQUIREMENTS := requirements.txt requirements-nodes.txt tests/requirements.txt
 
-.PHONY: test venv apt-deps collection install sanity lint units integration services-up services-down demo bench clean
+.PHONY: test venv apt-deps collection install sanity lint ee units integration services-up services-down wheelhouse demo bench clean
 
 test: venv apt-deps install
 	$(MAKE) --no-print-directory sanity
@@ -136,9 +135,23 @@ sanity: venv apt-deps collection
 	cd $(COLL_DIR)
 	PATH=$(SANITY_PYBIN):$$PATH ansible-test sanity --venv --color no $(if $(SANITY_PYTHON),--python $(SANITY_PYTHON))
 
-lint: venv install
+lint: venv install ee
 	ansible-lint
 	antsibull-changelog lint
+
+# The execution environment's build context (meta/execution-environment.yml, the controller image) written by
+# ansible-builder into $(BUILD)/ee; no image is built (no container registry here: `ansible-builder build` does,
+# from the same file). Fails when ansible-builder does, or when the context does not hold our requirements.
+EE_CONTEXT := $(BUILD)/ee
+ee: venv
+	rm -rf $(EE_CONTEXT)
+	ansible-builder create -f meta/execution-environment.yml -c $(EE_CONTEXT) --output-filename Containerfile
+	for f in requirements.txt bindep.txt; do
+	  cmp -s $$f $(EE_CONTEXT)/_build/$$f || { echo "ee: the build context's _build/$$f is not ours" >&2; exit 1; }
+	done
+	grep -q '^ARG ANSIBLE_INSTALL_REFS="ansible-core>=2.16 ansible-runner"$$' $(EE_CONTEXT)/Containerfile \
+	  || { echo "ee: the Containerfile does not install ansible-core>=2.16 and ansible-runner" >&2; exit 1; }
+	echo "ee: build context in $(EE_CONTEXT) (Containerfile, _build/requirements.txt, _build/bindep.txt)"
 
 # Unit tests run in the copy with PYTHONPATH=.build so that
 # `import ansible_collections.mnaas.backup...` (plugins and tests alike) resolves to it;
@@ -174,6 +187,21 @@ services-up: venv apt-deps
 
 services-down:
 	for s in $(SERVICES); do bash tests/services/$$s/stop.sh || true; done
+
+# ---------------------------------------------------------------------------------------------
+# Edge nodes
+
+# Offline wheelhouse of requirements-nodes.txt for the edge nodes' Python (by default CPython 3.9, glibc 2.28 or
+# newer, x86_64), whatever this machine's Python is: binary wheels for the nodes' platform, pure-Python wheels built
+# here for the libraries without one, a pip wheel to install with (the nodes have no pip), the requirements file
+# and wheelhouse.json. A rerun reuses what is there. playbooks/prepare_nodes.yml installs it into a virtualenv on
+# each node; `tools/wheelhouse.py --help` and wheelhouse.json's "install" say how to install it by hand.
+NODE_PYTHON ?= 3.9
+NODE_GLIBC  ?= 2.28
+NODE_ARCH   ?= x86_64
+WHEELHOUSE  ?= $(BUILD)/wheelhouse
+wheelhouse: venv
+	$(VPY) tools/wheelhouse.py --python $(NODE_PYTHON) --glibc $(NODE_GLIBC) --arch $(NODE_ARCH) -r requirements-nodes.txt -o $(WHEELHOUSE)
 
 # ---------------------------------------------------------------------------------------------
 # Demo, benchmarks, cleanup

@@ -71,7 +71,7 @@ def version_key(version: str) -> tuple[int, ...]:
     if not match:
         return ()
     parts = [int(part) for part in match.group(1).split('.')]
-    while parts and parts[-1] == 0:
+    while len(parts) > 1 and parts[-1] == 0:
         parts.pop()
     return tuple(parts)
 

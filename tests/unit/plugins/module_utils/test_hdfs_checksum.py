@@ -75,7 +75,7 @@ def test_crc32c_check_value():
 
 
 def test_fast_crc32c_is_used_when_installed():
-    # requirements.txt installs google-crc32c; the pure-Python table is the fallback only.
+    # requirements-nodes.txt (in the test venv too) installs google-crc32c; the pure-Python table is the fallback only.
     assert hc.CRC32C_IMPLEMENTATION in ('google-crc32c', 'crc32c')
 
 
