@@ -114,7 +114,7 @@ def logic(module: AnsibleModule) -> dict:
         raise ConfigError('venv must be an absolute path, got %r' % venv)
 
     def run(argv):
-        return module.run_command(argv)
+        return module.run_command(argv, expand_user_and_vars=False)
 
     libraries = for_features(params['features'])
     before = _node_env.installed(venv, run)
