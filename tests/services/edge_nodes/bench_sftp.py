@@ -4,8 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """SFTP location against ``rsync -a -e ssh`` on the two test edge nodes, in the production shape.
 
-The secondary pulls from the primary: every method runs ON edge2 (inside its namespaces, with
-/usr/bin/python3 and Debian's paramiko, as the module does) and reads from edge1 over SSH:
+The secondary pulls from the primary: every method runs ON edge2 (a separate Debian 11 system, with the
+Python 3.9 of a virtualenv holding paramiko from the nodes' wheelhouse, as the module does) and reads from
+edge1 over SSH, with a key of edge2 that edge1 accepts for commands too (rsync and the streamed tar
+archives need them; playbooks/prepare_nodes.yml authorises the production key for SFTP alone, which is
+what ``sftp_pipe`` measures):
 
 - ``rsync``: ``rsync -a -e ssh root@edge1:SRC/ DEST/``
 - ``sftp``: the copy engine (``_copy.plan`` + ``execute``) with src=SftpLocation(edge1), dest=LocalLocation,
@@ -41,7 +44,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-NODE_PY = '/usr/bin/python3'
+NODE_PY = '/root/bench/venv/bin/python'   # on edge2, made by Nodes.ready()
+NODE_COLLECTIONS = '/root/bench/collections'
 # Variants of the sftp method (more arguments for its pull), for --methods.
 VARIANTS = {
     'sftp_stockpk': ['--stock-packets'],                # paramiko's own packet reader
@@ -52,7 +56,7 @@ VARIANTS = {
 
 
 # ---------------------------------------------------------------------------------------------
-# Inside edge2: one copy through the engine (run as `bench_sftp.py pull ...` by /usr/bin/python3)
+# Inside edge2: one copy through the engine (run as `bench_sftp.py pull ...` by the virtualenv's Python)
 
 def pull(args) -> None:
     sys.path.insert(0, args.collections)
@@ -111,13 +115,38 @@ class Nodes:
     def stop(self) -> None:
         subprocess.run([os.path.join(HERE, 'stop.sh'), '--purge'], env=self.env, check=True, stdout=subprocess.DEVNULL)
 
-    def ssh(self, node: str, command: str, capture: bool = False) -> str:
+    def ssh(self, node: str, command: str, capture: bool = False, stdin: bytes | None = None) -> str:
         host = {'edge1': '127.0.0.11', 'edge2': '127.0.0.12'}[node]
         args = ['ssh', '-p', str(self.port), '-i', os.path.join(self.base, 'keys', 'operator'), '-o', 'IdentitiesOnly=yes',
                 '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=' + os.path.join(self.base, 'known_hosts'),
                 '-o', 'StrictHostKeyChecking=yes', 'root@' + host, command]
-        proc = subprocess.run(args, check=True, stdout=subprocess.PIPE if capture else None, text=True)
-        return proc.stdout if capture else ''
+        proc = subprocess.run(args, check=True, input=stdin, stdout=subprocess.PIPE if capture else None)
+        return proc.stdout.decode() if capture else ''
+
+    def ready(self) -> None:
+        """edge2 gets (under /root/bench) the collection's plugins, this script, a virtualenv with paramiko from the
+        nodes' wheelhouse (tools/wheelhouse.py), and a key edge1 accepts; edge1's host key in its known_hosts."""
+        wheelhouse = os.path.join(REPO, '.build', 'wheelhouse')
+        subprocess.run([sys.executable, os.path.join(REPO, 'tools', 'wheelhouse.py'), '-o', wheelhouse], check=True, stdout=subprocess.DEVNULL)
+        tree = tempfile.mkdtemp(prefix='bench-', dir=self.base)
+        os.makedirs(os.path.join(tree, 'collections', 'ansible_collections', 'mnaas'))
+        os.symlink(REPO, os.path.join(tree, 'collections', 'ansible_collections', 'mnaas', 'backup'))
+        sys.path.insert(0, os.path.join(tree, 'collections'))
+        from ansible_collections.mnaas.backup.plugins.module_utils._node_env import PIP_FROM_WHEEL, pip_wheel  # pylint: disable=import-outside-toplevel
+        archive = subprocess.run(['tar', '-ch', '-C', tree, '--exclude=__pycache__', 'collections/ansible_collections/mnaas/backup/plugins',
+                                  '-C', HERE, 'bench_sftp.py', '-C', os.path.dirname(wheelhouse), 'wheelhouse'],
+                                 check=True, stdout=subprocess.PIPE).stdout
+        self.ssh('edge2', 'rm -rf /root/bench && mkdir -p /root/bench && tar -C /root/bench -xf -', stdin=archive)
+        pip = '/root/bench/wheelhouse/' + os.path.basename(pip_wheel(wheelhouse))
+        self.ssh('edge2', '/usr/bin/python3 -m venv --without-pip /root/bench/venv && %s -c %s %s install -q --no-index --find-links '
+                 '/root/bench/wheelhouse paramiko' % (NODE_PY, shlex.quote(PIP_FROM_WHEEL), pip))
+        self.ssh('edge2', 'test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 -N "" -f /root/.ssh/id_ed25519')
+        key = self.ssh('edge2', 'cat /root/.ssh/id_ed25519.pub', capture=True)
+        line = shlex.quote(key.strip())
+        self.ssh('edge1', 'grep -qxF %s /root/.ssh/authorized_keys || echo %s >> /root/.ssh/authorized_keys' % (line, line))
+        with open(os.path.join(self.base, 'known_hosts'), encoding='utf-8') as known:
+            edge1 = [line for line in known if line.startswith('[127.0.0.11]:')]
+        self.ssh('edge2', 'cat > /root/.ssh/known_hosts', stdin=''.join(edge1).encode())
 
 
 MAKE_DATA = r'''
@@ -181,12 +210,10 @@ def main() -> None:
 
     nodes = Nodes(args.base, args.port, args.storage_size)
     nodes.start()
-    collections = tempfile.mkdtemp(prefix='coll-', dir=args.base)
-    os.makedirs(os.path.join(collections, 'ansible_collections', 'mnaas'))
-    os.symlink(REPO, os.path.join(collections, 'ansible_collections', 'mnaas', 'backup'))
     try:
-        nodes.ssh('edge1', 'test -d /srv/mnaas/bench/large || %s -c %s /srv/mnaas/bench %d %d' % (
-            NODE_PY, shlex.quote(MAKE_DATA), args.small, args.large))
+        nodes.ready()
+        nodes.ssh('edge1', 'test -d /srv/mnaas/bench/large || /usr/bin/python3 -c %s /srv/mnaas/bench %d %d' % (
+            shlex.quote(MAKE_DATA), args.small, args.large))
         ssh_cmd = 'ssh -p %d -o BatchMode=yes -o StrictHostKeyChecking=yes' % args.port
         methods = args.methods.split(',')
         print('load average at start: %s' % ' '.join('%.2f' % x for x in os.getloadavg()), flush=True)
@@ -198,7 +225,7 @@ def main() -> None:
             dest = '/srv/mnaas/out/%s/%s' % (method, kind)
             if method == 'rsync':
                 return timed_shell(nodes, 'mkdir -p %s && rsync -a -e %s root@127.0.0.11:%s/ %s/' % (dest, shlex.quote(ssh_cmd), src, dest))
-            command = [NODE_PY, os.path.abspath(__file__), 'pull', '--collections', collections, '--host', '127.0.0.11',
+            command = [NODE_PY, '/root/bench/bench_sftp.py', 'pull', '--collections', NODE_COLLECTIONS, '--host', '127.0.0.11',
                        '--port', str(args.port), '--src', src, '--dest', dest, '--workers', str(args.workers)]
             if method == 'sftp_fsync':
                 command.append('--fsync')
