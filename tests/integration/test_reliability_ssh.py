@@ -349,7 +349,8 @@ def test_sshd_restarted_mid_transfer_then_convergence(ssh_night, tmp_path):
     proc = night.start(log=log)
     reliability.wait_for(lambda: any(n in big for n, size in staged(night, 'edge2', earlier).items() if size > 0),
                          proc, log, 'a temp of a big file holding data on edge2', WAIT)
-    assert any(b'sftp-server' in b' '.join(argv) for argv in node_processes('edge1').values()), 'no SFTP session on edge1 to cut'
+    # The pull's key is for SFTP alone (prepare_nodes.yml): its sessions are served by sshd itself ("sshd: root@internal-sftp").
+    assert any(b'internal-sftp' in b' '.join(argv) for argv in node_processes('edge1').values()), 'no SFTP session on edge1 to cut'
     try:
         subprocess.run([str(sftp_tests.EDGES / 'stop.sh'), 'edge1'], check=True, capture_output=True, timeout=120,
                        env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
