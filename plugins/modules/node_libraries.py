@@ -141,14 +141,15 @@ def logic(module: AnsibleModule) -> dict:
         'libraries': {lib.distribution: (after or {}).get(_node_env.canonical(lib.distribution)) for lib in libraries},
     }
     if module._diff:
-        # In check mode a library to install shows its requirement after, not the too old version it has before.
-        pending = {_node_env.canonical(lib.distribution) for lib in wanted} if module.check_mode else set()
+        # A library to install shows its requirement after (in check mode, not the too old version it has now).
+        shown = dict(after or {})
+        for lib in wanted if module.check_mode else []:
+            shown.pop(_node_env.canonical(lib.distribution), None)
         result['diff'] = {
             'before_header': '%s (%s)' % (venv, 'absent' if created else 'libraries'),
             'after_header': '%s (libraries)' % venv,
             'before': '' if created else _node_env.describe(libraries, before),
-            'after': ''.join('%s %s\n' % (lib.distribution, lib.requirement if _node_env.canonical(lib.distribution) in pending
-                                           else (after or {}).get(_node_env.canonical(lib.distribution)) or lib.requirement)
+            'after': ''.join('%s %s\n' % (lib.distribution, shown.get(_node_env.canonical(lib.distribution)) or lib.requirement)
                              for lib in libraries),
         }
     return result
