@@ -245,6 +245,16 @@ def test_whole_night_over_ssh(ssh_night):
                                  '\'SELECT COUNT(*) FROM customers_files_records_count\').fetchone()[0])" %s/state/MNAAS_backup_warehouse.sqlite'
                         % night.area)
     assert int(counted) == len(night.expected)
+    # The modules ran with each node's own Python 3.9 (the virtualenv prepare_nodes.yml made), and the pull used the
+    # secondary's key, which the primary accepts for SFTP alone.
+    for node in NODES:
+        version = night.ssh(node, '%s -c "import sys; print(sys.version_info[:2])"' % helpers.NODE_VENV_PYTHON).strip()
+        assert version == '(3, 9)', (node, version)
+    pull_key = night.ssh('edge2', 'cat /root/.ssh/id_ed25519.pub').split()[1]
+    authorised = [line for line in night.ssh('edge1', 'cat /root/.ssh/authorized_keys').splitlines() if pull_key in line]
+    assert len(authorised) == 1 and authorised[0].startswith('restrict,command="internal-sftp" '), authorised
+    accepted = night.edges.host_fingerprint('edge1')
+    assert accepted in night.ssh('edge2', 'ssh-keygen -lf /root/.ssh/known_hosts'), 'edge1 host key not pinned on edge2'
 
     second = night.run()
     assert second.changed('edge1') == 0 and second.changed('edge2') == 0, second
