@@ -1293,6 +1293,10 @@ class SftpLocation(Location):
                     return
             raise _Fatal('no private_key or password given for sftp host %s, and no ~/.ssh/id_ed25519, id_ecdsa or id_rsa' % self.address)
         except paramiko.AuthenticationException as exc:
+            if not transport.is_active():
+                # The host went away while we authenticated (its sshd stopped): no verdict on the key, a lost connection.
+                raise SftpError('cannot connect to sftp host %s: the connection closed during authentication (%s)'
+                                % (self.address, _reason(exc)), connection_lost=True) from None
             how = 'key %s' % self.private_key if self.private_key else 'password'
             raise _Fatal('authentication failed for sftp host %s with %s: %s' % (self.address, how, _reason(exc))) from None
 

@@ -68,6 +68,7 @@ class Server:
         self.connects = 0
         self.connect_error: Exception | None = None
         self.auth_error: Exception | None = None
+        self.gone_during_auth = False             # with auth_error: the host closed the connection while authenticating
         self.drop: dict[str, int] = {}            # request kind -> drop the connection at its Nth use
         self.drop_reply = 0                       # drop the connection at the Nth reply read
         self.replies = 0
@@ -120,6 +121,8 @@ class Transport:
     def auth_publickey(self, user, key) -> None:
         self.auth.append(('key', user, key.get_name()))
         if self.server.auth_error:
+            if self.server.gone_during_auth:
+                self.active = False
             raise self.server.auth_error
 
     def auth_password(self, user, password) -> None:
@@ -549,6 +552,29 @@ def test_authentication_failure_names_host_and_key_and_keeps_secrets(make, serve
     with pytest.raises(sftp.SftpError) as caught:
         with_password.stat('/')
     assert 'with password' in str(caught.value) and 'hunter2' not in str(caught.value)
+
+
+def test_host_gone_during_authentication_is_a_lost_connection(make, server):
+    """An sshd stopped while the client authenticates (paramiko: "transport shut down or saw EOF") says nothing of the
+    key: the connection is tried again, and the host refusing connections from then on is what the error names."""
+    server.auth_error = paramiko.AuthenticationException('Authentication failed: transport shut down or saw EOF')
+    server.gone_during_auth = True
+    loc = make(retries=2)
+    original = Transport.auth_publickey
+
+    def then_refused(self, user, key):
+        server.connect_error = ConnectionRefusedError(errno.ECONNREFUSED, 'Connection refused')
+        original(self, user, key)
+    Transport.auth_publickey = then_refused
+    try:
+        with pytest.raises(sftp.SftpError) as caught:
+            loc.stat('/')
+    finally:
+        Transport.auth_publickey = original
+    message = str(caught.value)
+    assert 'authentication failed' not in message, message
+    assert 'Connection refused' in message and 'gave up after 3 attempt(s)' in message, message
+    assert server.connects == 3 and server.sleeps == [0.5, 1.0]
 
 
 def test_unreachable_host_backs_off_then_fails_fast(make, server):
