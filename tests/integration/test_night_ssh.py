@@ -30,7 +30,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 try:  # pytest's default (prepend) import mode puts this directory on sys.path
     import conftest as helpers
@@ -98,11 +97,6 @@ class SshNight:
 
     def write_inventory(self, **edge2_overrides) -> Path:
         """The service's inventory (addresses, keys, known_hosts) with the nodes' roles, and group_vars for this area."""
-        hosts = yaml.safe_load((BASE / 'inventory.yml').read_text(encoding='utf-8'))['all']['children']['edge_nodes']['hosts']
-        hosts['edge1']['mnaas_backup_node_role'] = 'primary'
-        for node in NODES:  # the virtualenv prepare_nodes.yml made: the nodes' system Python has none of the libraries
-            hosts[node]['ansible_python_interpreter'] = helpers.NODE_VENV_PYTHON
-        hosts['edge2'].update({'mnaas_backup_node_role': 'secondary', 'mnaas_backup_primary_host': 'edge1'}, **edge2_overrides)
         group_vars = {
             'mnaas_backup_source_dir': self.landing,
             'mnaas_backup_header_lines': 1,
@@ -117,11 +111,10 @@ class SshNight:
             # node-to-node port is the test sshd's; key and known_hosts are the secondary's own ~/.ssh ones.
             'mnaas_backup_primary_location': {'port': self.edges.port},
         }
-        inventory = self.tmp / ('inventory-%s' % uuid.uuid4().hex[:6])
-        (inventory / 'group_vars').mkdir(parents=True)
-        (inventory / 'hosts.yml').write_text(yaml.safe_dump({'edge_nodes': {'hosts': hosts}}), encoding='utf-8')
-        (inventory / 'group_vars' / 'edge_nodes.yml').write_text(yaml.safe_dump(group_vars), encoding='utf-8')
-        return inventory
+        # The virtualenv prepare_nodes.yml made (host vars: the service's inventory names the system Python there).
+        venv = {'ansible_python_interpreter': helpers.NODE_VENV_PYTHON}
+        return helpers.node_inventory(BASE, self.tmp / ('inventory-%s' % uuid.uuid4().hex[:6]), group_vars,
+                                      edge1=venv, edge2=dict(venv, **edge2_overrides))
 
     # -- data on the nodes -----------------------------------------------------------------------
     def ssh(self, node: str, command: str, check: bool = True) -> str:
