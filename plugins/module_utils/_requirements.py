@@ -166,10 +166,3 @@ def examine(library: Library) -> Installed:
 def installed(libraries: t.Iterable[Library]) -> list[Installed]:
     """``examine`` each library, in the order given."""
     return [examine(library) for library in libraries]
-
-
-def missing(libraries: t.Iterable[Library]) -> list[str]:
-    """One problem for each required library this Python cannot use (not installed, failing to import, too old, of
-    no readable version), naming the library and this Python and saying how to install it. Optional libraries
-    are never problems."""
-    return [found.problem for found in installed(libraries) if found.problem]

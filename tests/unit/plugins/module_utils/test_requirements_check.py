@@ -2,7 +2,7 @@
 # Copyright: contributors to the mnaas.backup collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The check of the libraries in this Python (``examine``, ``installed``, ``missing``), against real modules and
+"""The check of the libraries in this Python (``examine``, ``installed``), against real modules and
 package metadata written to a temporary directory on ``sys.path``: the boundary is the import system itself."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.mnaas.backup.plugins.module_utils import _requirements
 from ansible_collections.mnaas.backup.plugins.module_utils._requirements import (
-    FEATURES, Installed, Library, examine, for_features, installed, missing,
+    FEATURES, Installed, Library, examine, for_features, installed,
 )
 
 PYTHON = '/opt/mnaas/night/bin/python3'
@@ -110,12 +110,12 @@ def test_optional_is_never_a_problem_only_a_note(name):
     assert found.problem is None and not found.ok
     assert found.note.startswith('the optional Python library %s of %s ' % (name.replace('_', '-'), PYTHON))
     assert 'the night goes on without it, only slower: the pull over SFTP.' in found.note
-    assert missing([lib(name, optional=True)]) == []
+    assert [found.problem for found in installed([lib(name, optional=True)]) if found.problem] == []
 
 
 def test_missing_lists_the_problems_in_order():
     libraries = [lib('mnaas_fake_absent'), lib('mnaas_fake_ok'), lib('mnaas_fake_old'), lib('mnaas_fake_broken', optional=True)]
-    problems = missing(libraries)
+    problems = [found.problem for found in installed(libraries) if found.problem]  # as the preflight reports them
     assert len(problems) == 2
     assert 'mnaas-fake-absent of' in problems[0] and 'mnaas-fake-old of' in problems[1]
     assert [found.ok for found in installed(libraries)] == [False, True, False, False]
