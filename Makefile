@@ -1,10 +1,10 @@
 # Build, test and CI entry points for the mnaas.backup collection.
 #
-#   make test         everything CI runs: venv, apt-deps, install, sanity, lint, units, integration
+#   make test         everything CI runs: venv, apt-deps, install, sanity, lint, units, system
 #   make venv         .venv with tests/requirements.txt (re-installs when a requirements file changes)
 #   make collection   .build/ansible_collections/mnaas/backup = copy of the git-visible files
 #   make install      build the tarball (.build/dist) and install it into .venv/collections
-#   make sanity | lint | units | integration | demo | bench | clean
+#   make sanity | lint | units | system | demo | bench | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -28,7 +28,7 @@ COLL_DIR   := $(BUILD)/ansible_collections/$(NAMESPACE)/$(NAME)
 DIST       := $(BUILD)/dist
 
 # The collection installed by `make install` is found from here by ansible, ansible-playbook,
-# ansible-lint and the integration tests; .venv/bin comes first on PATH so the tests' calls to
+# ansible-lint and the system tests; .venv/bin comes first on PATH so the tests' calls to
 # `ansible-playbook` use the venv's ansible-core.
 export ANSIBLE_COLLECTIONS_PATH := $(VENV)/collections
 export PATH := $(VENV_BIN):$(PATH)
@@ -45,13 +45,13 @@ APT_PACKAGES ?= rsync openssh-client debootstrap shellcheck openjdk-17-jdk-headl
 
 REQUIREMENTS := requirements.txt requirements-nodes.txt tests/requirements.txt
 
-.PHONY: test venv apt-deps collection install sanity lint ee units integration services-up services-down wheelhouse demo bench clean
+.PHONY: test venv apt-deps collection install sanity lint ee units system services-up services-down wheelhouse demo bench clean
 
 test: venv apt-deps install
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory units
-	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory system
 
 # ---------------------------------------------------------------------------------------------
 # Environment
@@ -164,22 +164,22 @@ units: venv collection
 	[ $$rc -ne 5 ] || echo "units: FAILED - no unit tests collected" >&2
 	exit $$rc
 
-# Integration tests (pytest files) drive ansible-playbook and the locations against real services:
+# System tests (pytest files under tests/system) drive ansible-playbook and the locations against real services:
 # two sshd edge nodes, HDFS (NameNode + DataNode) and a HiveServer2-protocol server, all on loopback.
 # They are started once here (each script is idempotent and fails loudly when its service does not
 # come up) and always stopped afterwards, whatever the tests did. The fixtures see *_STARTED=1 and
 # leave the services alone; they never skip a test.
 SERVICES := edge_nodes hdfs hiveserver2
-integration: venv install apt-deps
+system: venv install apt-deps
 	rc=0
 	trap 'for s in $(SERVICES); do bash tests/services/$$s/stop.sh || true; done' EXIT
 	for s in $(SERVICES); do
-	  echo "integration: starting $$s"
+	  echo "system: starting $$s"
 	  MNAAS_PYTHON=$(VPY) bash tests/services/$$s/start.sh
 	done
 	MNAAS_EDGES_STARTED=1 MNAAS_HDFS_STARTED=1 MNAAS_HS2_STARTED=1 \
-	  $(VPY) -m pytest tests/integration -v -p no:cacheprovider || rc=$$?
-	[ $$rc -ne 5 ] || echo "integration: FAILED - no integration tests collected" >&2
+	  $(VPY) -m pytest tests/system -v -p no:cacheprovider || rc=$$?
+	[ $$rc -ne 5 ] || echo "system: FAILED - no system tests collected" >&2
 	exit $$rc
 
 services-up: venv apt-deps

@@ -6,7 +6,7 @@
 
 The vectors were written with WebHDFS CREATE (``blocksize=1024``) or ``hdfs dfs -D dfs.blocksize=1024
 -D dfs.checksum.type=CRC32 -put`` and read back with GETFILECHECKSUM / ``hdfs dfs -checksum``; the data
-of each is ``random.Random(size).randbytes(size)``. tests/integration/test_webhdfs_location.py checks
+of each is ``random.Random(size).randbytes(size)``. tests/system/test_webhdfs_location.py checks
 the same against the running server.
 """
 

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """SftpLocation with paramiko faked at the boundary: the TCP socket, the SSH transport and the SFTP
 channel are replaced by an in-memory server that answers the same requests (real paramiko messages,
-keys and known_hosts parsing). The real sshd is exercised by tests/integration/test_sftp_location.py."""
+keys and known_hosts parsing). The real sshd is exercised by tests/system/test_sftp_location.py."""
 
 from __future__ import annotations
 

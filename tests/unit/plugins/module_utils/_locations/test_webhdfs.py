@@ -6,7 +6,7 @@
 
 Everything above the socket is real: requests (redirects, parameters, ``verify``), HdfsCLI's clients
 (``user.name``, Kerberos auth), the location. The fake speaks the WebHDFS answers a Hadoop 3.4.1
-NameNode and DataNode give (tests/integration/test_webhdfs_location.py checks them on a real one).
+NameNode and DataNode give (tests/system/test_webhdfs_location.py checks them on a real one).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The exact statements each engine runs, template handling, the PyHive engine against a fake connection,
-and the hive_refresh module's options for the HiveServer2 engines. The real server is in tests/integration."""
+and the hive_refresh module's options for the HiveServer2 engines. The real server is in tests/system."""
 
 from __future__ import annotations
 

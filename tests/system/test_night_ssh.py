@@ -14,7 +14,7 @@ SQLite warehouse), the manifest and the flag. Results are checked ON the nodes o
 Permission denied: the tests run as root, which ignores mode bits, so a directory is made to deny
 root with ``chattr +i`` (immutable: no entry can be created in it, even by root), on the node itself.
 The nodes' storage is a directory of the host's ext4 root filesystem, which supports it
-(tests/integration/test_sftp_location.py relies on it too).
+(tests/system/test_sftp_location.py relies on it too).
 """
 
 from __future__ import annotations
