@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.mnaas.backup.plugins.module_utils._content import CHUNK, read_content
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
-    Entry, Location, is_temp_name, same_mtime, temp_name,
+    Entry, Location, is_retryable, is_temp_name, same_mtime, temp_name,
 )
 from ansible_collections.mnaas.backup.plugins.module_utils._manifest import epoch_of
 from ansible_collections.mnaas.backup.plugins.module_utils._paths import check_absolute, check_file_name
@@ -235,8 +235,8 @@ def _discard(dest_loc: Location, tmp: str) -> None:
 def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str, again: bool = True) -> Staged | Outcome:
     """Write one file under a temp name, hashing it; refuse it if the source changed meanwhile.
 
-    A file whose connection was lost in the middle (an SSH session cut, the location reconnecting for the
-    next call within its ``retries``) is read ``again`` once from the start, on the new connection."""
+    A file whose error is retryable (an SSH session cut, the location reconnecting for the next call within
+    its ``retries``: ``LocationError.retryable``) is read ``again`` once from the start, on the new connection."""
     # Copies are decided only with a source entry and a spec (see _decide).
     src, spec = t.cast(Entry, action.src), t.cast(FileSpec, action.spec)
     tmp = posixpath.join(action.transfer.dest, temp_name(action.name, token))
@@ -263,7 +263,7 @@ def _stage(action: Action, src_loc: Location, dest_loc: Location, token: str, ag
         return Staged(action, tmp, sha)
     except (OSError, IOError) as exc:
         _discard(dest_loc, tmp)
-        if again and getattr(exc, 'connection_lost', False):
+        if again and is_retryable(exc):
             return _stage(action, src_loc, dest_loc, token, again=False)
         return Outcome(action, 'failed', '%s: %s' % (type(exc).__name__, exc))
 

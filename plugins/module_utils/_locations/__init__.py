@@ -6,6 +6,9 @@
 
 One interface for every place a file can be read from or written to (a local directory now;
 SFTP and WebHDFS implement the same methods). Paths are absolute POSIX paths inside the location.
+
+What every location shares lives here too: the entry of a listing and the kind of a file mode, the error
+contract (``LocationError`` and its kinds) and the backoff between attempts.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import abc
 import ctypes
 import hashlib
 import posixpath
+import stat
 import time
 import typing as t
+
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 
 TEMP_MARK = '.mnaas-tmp.'
 
@@ -43,6 +49,67 @@ class Entry(t.NamedTuple):
     size: int
     mtime: float
     kind: str = 'file'
+
+
+def kind_of(mode: int) -> str:
+    """The ``Entry.kind`` of a file mode (``st_mode``): ``file``, ``dir``, ``link`` or ``other``."""
+    if stat.S_ISREG(mode):
+        return 'file'
+    if stat.S_ISDIR(mode):
+        return 'dir'
+    if stat.S_ISLNK(mode):
+        return 'link'
+    return 'other'
+
+
+class LocationError(BackupError, OSError):
+    """A location's operation failed; the message names the location and the path.
+
+    An ``OSError``, so the copy engine reports it for the one file concerned, and a ``BackupError``, so a
+    module reports it as its ``msg``. ``errno`` is set where known. ``retryable``: the connection or the
+    service was lost or is unavailable for now, and the location sets itself up again on the next call, so
+    the caller may do the whole operation again (the copy engine reads such a file once more from the start).
+    The OSErrors of the operating system (the local location raises them as they are) are never retryable.
+    """
+
+    def __init__(self, msg: str, code: int | None = None, retryable: bool = False, **details) -> None:
+        super().__init__(msg, **details)
+        self.errno = code
+        self.strerror = msg
+        self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class LocationNotFoundError(LocationError, FileNotFoundError):
+    """The path does not exist."""
+
+
+class LocationPermissionError(LocationError, PermissionError):
+    """The location refuses the operation to this user."""
+
+
+class LocationExistsError(LocationError, FileExistsError):
+    """The path exists (a commit never replaces a file)."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the operation that raised ``exc`` may succeed when done again (``LocationError.retryable``)."""
+    if isinstance(exc, LocationError):
+        return exc.retryable
+    # SftpError until it is a LocationError (connection_lost renamed retryable): remove this line then.
+    return bool(getattr(exc, 'connection_lost', False))
+
+
+# Backoff between attempts: BACKOFF seconds before the first retry, doubled for each next one, at most BACKOFF_MAX.
+BACKOFF = 0.5
+BACKOFF_MAX = 8.0
+
+
+def backoff_delay(attempt: int, first: float = BACKOFF, most: float = BACKOFF_MAX) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): ``first``, doubled each time, at most ``most``."""
+    return min(first * 2 ** (attempt - 1), most)
 
 
 def same_mtime(first: float, second: float) -> bool:

@@ -2,34 +2,27 @@
 # Copyright: contributors to the mnaas.backup collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Private to mnaas.backup: not a public API, may change without notice."""
+"""Private to mnaas.backup: not a public API, may change without notice.
+
+A directory tree on the machine the module runs on, as a ``Location``. Its errors are the operating
+system's own OSErrors (``FileNotFoundError``, ``PermissionError``, ...), never retryable.
+"""
 
 from __future__ import annotations
 
 import ctypes
 import errno
 import os
-import stat
 import typing as t
 import uuid
 
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location, libc, temp_name
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return 'file'
-    if stat.S_ISDIR(mode):
-        return 'dir'
-    if stat.S_ISLNK(mode):
-        return 'link'
-    return 'other'
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location, kind_of, libc, temp_name
 
 
 def entry_from_stat(name: str, st: os.stat_result) -> Entry:
     # Microseconds: a float of seconds holds them exactly enough that the second never moves
     # (nanoseconds would round 0.999999999 up into the next second).
-    return Entry(name, st.st_size, (st.st_mtime_ns // 1000) / 1e6, _kind(st.st_mode))
+    return Entry(name, st.st_size, (st.st_mtime_ns // 1000) / 1e6, kind_of(st.st_mode))
 
 
 def _ns(mtime: float) -> int:

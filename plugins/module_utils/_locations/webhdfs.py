@@ -44,11 +44,12 @@ import traceback
 import typing as t
 from urllib.parse import quote, urlsplit
 
-from ansible.module_utils.basic import missing_required_lib
-
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._hdfs_checksum import HdfsChecksum, parse_webhdfs
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry, Location
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
+    BACKOFF, Entry, Location, LocationError, LocationExistsError, LocationNotFoundError, LocationPermissionError, backoff_delay,
+)
+from ansible_collections.mnaas.backup.plugins.module_utils._module import missing_library
 
 try:
     import requests
@@ -70,11 +71,12 @@ _ERRNO = re.compile(r'\[Errno -?\d+\] ([^\'")\]]+)')
 _HEADERS = {'content-type': 'application/octet-stream'}   # HttpFS insists on it
 
 
-class WebHdfsError(BackupError, OSError):
+class WebHdfsError(LocationError):
     """A WebHDFS operation failed; the message names the operation, the path and the HDFS user.
 
-    An ``OSError``, so the copy engine reports it for the one file concerned, and a ``BackupError``,
-    so a module reports it as its ``msg``.
+    ``transient``: another NameNode, or a later attempt, may succeed; the location tries again itself
+    (``retries`` rounds with backoff; a streamed upload not at all). Its errors are never ``retryable``:
+    the copy engine does not read a file again after them.
     """
 
     def __init__(self, msg: str, transient: bool = False, reason: str = '', **details) -> None:
@@ -83,15 +85,15 @@ class WebHdfsError(BackupError, OSError):
         self.reason = reason or msg
 
 
-class HdfsPermissionError(WebHdfsError, PermissionError):
+class HdfsPermissionError(WebHdfsError, LocationPermissionError):
     """HTTP 403 AccessControlException, or 401: the user may not do this."""
 
 
-class HdfsNotFoundError(WebHdfsError, FileNotFoundError):
+class HdfsNotFoundError(WebHdfsError, LocationNotFoundError):
     """HTTP 404 FileNotFoundException."""
 
 
-class HdfsExistsError(WebHdfsError, FileExistsError):
+class HdfsExistsError(WebHdfsError, LocationExistsError):
     """The path exists (FileAlreadyExistsException, or a RENAME refused because the destination exists)."""
 
 
@@ -145,8 +147,7 @@ class WebHdfsLocation(Location):
     """An HDFS namespace reached over WebHDFS, through one or more NameNodes (HA)."""
 
     kind = 'webhdfs'
-    backoff = 0.5           # seconds before the first retry, doubled for each next one
-    max_backoff = 8.0
+    backoff = BACKOFF       # seconds before the first retry, doubled for each next one (backoff_delay)
     queue_chunks = 8        # chunks an upload buffers between the reader and the DataNode
     inline_bytes = 1 << 20  # a file up to this size is sent in one request body, without a streaming thread
 
@@ -154,7 +155,7 @@ class WebHdfsLocation(Location):
                  verify: bool = True, ca_cert: str | None = None, timeout: float = 30.0, retries: int = 3,
                  session: requests.Session | None = None) -> None:
         if not HAS_HDFS:
-            raise BackupError(missing_required_lib('hdfs'), exception=HDFS_IMPORT_ERROR)
+            raise missing_library('hdfs', HDFS_IMPORT_ERROR)
         self.urls = [url.rstrip('/') for url in urls]
         self.auth = auth
         self.timeout = timeout
@@ -237,8 +238,8 @@ class WebHdfsLocation(Location):
         return WebHdfsError('%s failed: HTTP %d %s' % (where, status, reason), reason=reason)
 
     def pause(self, attempt: int) -> None:
-        """Wait before retry number ``attempt`` (1, 2, ...): ``backoff`` seconds, doubled each time, at most ``max_backoff``."""
-        self._sleep(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
+        """Wait before retry number ``attempt`` (1, 2, ...): ``backoff`` seconds, doubled each time, at most ``BACKOFF_MAX``."""
+        self._sleep(backoff_delay(attempt, self.backoff))
 
     def _namenode(self, op: str, path: str, method: str = 'GET', redirect: bool = True, **params) -> requests.Response:
         """One WebHDFS operation: on the active NameNode, then the others; the round retried with backoff.
@@ -374,8 +375,7 @@ def _kerberos_client(url: str, session: requests.Session, principal: str | None,
     try:
         from hdfs.ext.kerberos import KerberosClient  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
-        raise BackupError(missing_required_lib('requests-kerberos', reason='for WebHDFS with auth=kerberos'),
-                          exception=traceback.format_exc()) from exc
+        raise missing_library('requests-kerberos', traceback.format_exc(), reason='for WebHDFS with auth=kerberos') from exc
     kwargs = {'principal': principal} if principal else {}
     return KerberosClient(url, mutual_auth='OPTIONAL', session=session, timeout=timeout, **kwargs)
 

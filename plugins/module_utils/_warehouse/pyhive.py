@@ -28,6 +28,7 @@ import typing as t
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 from ansible_collections.mnaas.backup.plugins.module_utils._manifest import COLUMNS
+from ansible_collections.mnaas.backup.plugins.module_utils._module import missing_library
 from ansible_collections.mnaas.backup.plugins.module_utils._warehouse import BATCH, Dialect, Engine, Statement, render_template
 
 try:
@@ -320,7 +321,7 @@ class PyHiveEngine(Engine):
         self.where = '%s at %s' % (dialect.name, server.describe())
         if connector is None:
             if not HAS_PYHIVE:
-                raise BackupError(missing_library(), exception=PYHIVE_IMPORT_ERROR)
+                raise missing_library('pyhive[hive-pure-sasl]', PYHIVE_IMPORT_ERROR, url='https://pypi.org/project/PyHive/')
             connector = connect
         try:
             self.conn = connector(server)
@@ -371,12 +372,3 @@ class PyHiveEngine(Engine):
             self.conn.close()
         except Exception:  # pylint: disable=broad-exception-caught
             pass  # the session ends with the connection anyway
-
-
-def missing_library() -> str:
-    """The message when PyHive (or its Thrift and SASL dependencies) cannot be imported."""
-    try:
-        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
-    except ImportError:  # used outside Ansible
-        return 'PyHive is needed: pip install "pyhive[hive-pure-sasl]"'
-    return missing_required_lib('pyhive[hive-pure-sasl]', url='https://pypi.org/project/PyHive/')

@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.mnaas.backup.plugins.module_utils import _copy
 from ansible_collections.mnaas.backup.plugins.module_utils._copy import FileSpec, Options, Transfer
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import is_temp_name
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import LocationError, is_temp_name
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
 
 OLD = 1_700_000_000.0
@@ -450,15 +450,21 @@ def test_execute_source_renamed_over_while_read_is_not_committed(tmp_path):
 
 
 class ConnectionLost(OSError):
+    """SftpError's way until it is a LocationError: remove with the connection_lost line of is_retryable."""
     connection_lost = True
 
 
-class DroppingSource(LocalLocation):
-    """Source location whose connection drops in the middle of the first ``drops`` reads of ``victim``."""
+def lost(msg: str) -> LocationError:
+    return LocationError(msg, retryable=True)
 
-    def __init__(self, victim: str, drops: int) -> None:
+
+class DroppingSource(LocalLocation):
+    """Source location whose connection drops (``error`` raised) in the middle of the first ``drops`` reads of ``victim``."""
+
+    def __init__(self, victim: str, drops: int, error: t.Callable[[str], OSError] = lost) -> None:
         self.victim = victim
         self.drops = drops
+        self.error = error
         self.opened = 0
 
     def open_read(self, path):
@@ -469,26 +475,40 @@ class DroppingSource(LocalLocation):
         if self.opened > self.drops:
             return stream
 
+        error = self.error
+
         class Dropping(_ModifyAtEnd):
             def read(self, size=-1):
                 self.stream.read(1)
-                raise ConnectionLost('connection to sftp host x lost while trying to read %s' % path)
+                raise error('connection to sftp host x lost while trying to read %s' % path)
         return Dropping(stream, None)
 
 
+@pytest.mark.parametrize('error', [lost, ConnectionLost], ids=['retryable', 'connection_lost'])
 @pytest.mark.parametrize('drops, status', [(1, 'copied'), (2, 'failed')])
-def test_execute_reads_a_file_again_once_after_a_lost_connection(tmp_path, drops, status):
-    """A connection lost mid-file: the file is read again from the start once (the location reconnects);
-    lost twice, it fails naming the cause, and no temp is left either way."""
+def test_execute_reads_a_file_again_once_after_a_lost_connection(tmp_path, drops, status, error):
+    """A connection lost mid-file (a retryable error): the file is read again from the start once (the location
+    reconnects); lost twice, it fails naming the cause, and no temp is left either way."""
     write(tmp_path / 'src', 'victim.csv', b'a\nb\n')
     write(tmp_path / 'src', 'other.csv', b'c\n')
-    source = DroppingSource('victim.csv', drops)
+    source = DroppingSource('victim.csv', drops, error)
     result = statuses(run([transfer(tmp_path / 'src', tmp_path / 'dest', 'victim.csv', 'other.csv')], src_loc=source))
     assert result['other.csv'][0] == 'copied' and result['victim.csv'][0] == status
     assert source.opened == 2
     if status == 'failed':
         assert 'lost while trying to read' in result['victim.csv'][1]
     assert listing(tmp_path / 'dest') == sorted(['other.csv'] + (['victim.csv'] if status == 'copied' else []))
+
+
+@pytest.mark.parametrize('error', [LocationError, OSError, ConnectionResetError], ids=['not-retryable', 'oserror', 'builtin'])
+def test_execute_does_not_read_a_file_again_after_an_error_that_is_not_retryable(tmp_path, error):
+    write(tmp_path / 'src', 'victim.csv', b'a\nb\n')
+    source = DroppingSource('victim.csv', 1, error)
+    result = statuses(run([transfer(tmp_path / 'src', tmp_path / 'dest', 'victim.csv')], src_loc=source))
+    assert result['victim.csv'] == ('failed', '%s: connection to sftp host x lost while trying to read %s'
+                                    % (error.__name__, tmp_path / 'src' / 'victim.csv'))
+    assert source.opened == 1
+    assert listing(tmp_path / 'dest') == []
 
 
 def test_execute_sha256_mismatch_is_not_committed(tmp_path):
