@@ -171,6 +171,13 @@ def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):
         subprocess.run([str(EDGES / 'stop.sh')], check=True, capture_output=True, timeout=120, env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
 
 
+@pytest.fixture(params=[True, False], ids=['fast-path', 'paramiko-path'])
+def fast_path(request) -> bool:
+    """The locations' ``fast_path`` (the ``sftp_fast_path`` option): the tests that move data run with paramiko's
+    internals replaced (_sftp/fastpath.py) and with paramiko's own code."""
+    return request.param
+
+
 @pytest.fixture
 def area(edges):
     """A fresh directory under /srv/mnaas on both nodes (the same path, different storage), removed afterwards."""
@@ -201,7 +208,7 @@ class Counting:
 
 # ---------------------------------------------------------------------------------------------
 
-def test_copy_between_nodes_verified_on_the_nodes(edges, area):
+def test_copy_between_nodes_verified_on_the_nodes(edges, area, fast_path):
     """node1 -> node2 over SFTP from here: contents equal by sha256sum on each node, mtimes kept to the
     second, a second plan skips everything with one listing per directory and nothing else."""
     _copy = _copy_mod()
@@ -209,7 +216,7 @@ def test_copy_between_nodes_verified_on_the_nodes(edges, area):
     files['BIG.csv'] = (12_000_000, OLD + 7)
     files['EMPTY.csv'] = (0, OLD + 8)
     edges.make_files('edge1', area + '/in', files)
-    src, dest = edges.location('edge1'), edges.location('edge2')
+    src, dest = edges.location('edge1', fast_path=fast_path), edges.location('edge2', fast_path=fast_path)
     transfers = [_copy.Transfer(area + '/in', area + '/backup/ACME', sync=True)]
     opts = _copy.Options(workers=4)
     plan = _copy.plan(transfers, src, dest, opts)
@@ -234,7 +241,7 @@ def test_copy_between_nodes_verified_on_the_nodes(edges, area):
     dest.close()
 
 
-def test_secondary_pulls_from_primary_on_the_node(edges, area):
+def test_secondary_pulls_from_primary_on_the_node(edges, area, fast_path):
     """The production shape: on node2, the Python 3.9 of its virtualenv (prepare_nodes.yml) runs the engine with
     src=SFTP(node1, the node's own key and known_hosts) and dest=local storage; twice (second: all skipped).
     The key serves SFTP alone (restrict, internal-sftp): no command runs, so small files come ahead as SFTP
@@ -249,7 +256,7 @@ from ansible_collections.mnaas.backup.plugins.module_utils import _copy
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.sftp import SftpLocation
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
 import paramiko
-src = SftpLocation(%(host)r, %(port)d, 'root', '/root/.ssh/id_ed25519', known_hosts='/root/.ssh/known_hosts')
+src = SftpLocation(%(host)r, %(port)d, 'root', '/root/.ssh/id_ed25519', known_hosts='/root/.ssh/known_hosts', fast_path=%(fast_path)r)
 dest = LocalLocation()
 opts = _copy.Options(workers=4)
 transfers = [_copy.Transfer(%(src)r, %(dest)r, sync=True)]
@@ -259,14 +266,16 @@ if hasattr(src, 'prefetch'):
 outcomes = _copy.execute(plan, src, dest, opts)
 ahead = getattr(src, '_prefetch', None)
 print(json.dumps({'python': list(sys.version_info[:2]), 'paramiko': paramiko.__version__, 'summary': _copy.summarize(outcomes), 'streamed': src.can_tar(),
+                  'fast_path': src.fast_path, 'warnings': src.warnings,
                   'fetched_ahead': ahead.taken if ahead is not None else 0,
                   'failed': [o.reason for o in outcomes if o.status == 'failed']}))
 ''' % {'collections': NODE_COLLECTIONS, 'host': edges.hosts['edge1'], 'port': edges.port,
-       'src': area + '/landing', 'dest': area + '/backup2'}
+       'src': area + '/landing', 'dest': area + '/backup2', 'fast_path': fast_path}
     import json  # pylint: disable=import-outside-toplevel
     first = json.loads(edges.ssh('edge2', NODE_PYTHON + ' -', stdin=script.encode()))
     assert first['summary']['copied'] == len(files), first
     assert first['python'] == [3, 9], first
+    assert first['fast_path'] is fast_path and first['warnings'] == [], first   # the nodes' paramiko is one the tests cover
     assert not first['streamed'] and first['fetched_ahead'] == len(files) - 1, first  # all but the big one, over SFTP
     refused = edges.ssh('edge2', 'ssh -p %d -o BatchMode=yes %s true 2>&1; echo "rc=$?"' % (edges.port, edges.hosts['edge1']), check=False)
     assert 'sftp connections only' in refused and 'rc=1' in refused, refused
@@ -339,14 +348,14 @@ def test_clear_errors_naming_host_and_path(edges, area, tmp_path):
     dest.close()
 
 
-def test_node_killed_mid_transfer(edges, area):
+def test_node_killed_mid_transfer(edges, area, fast_path):
     """node2 dies (every process of it) while big files are written to it: the copy fails clearly, no
     partial file is under a final name; once node2 is back the next run cleans up and completes."""
     _copy = _copy_mod()
     files = {'BIG_%d.csv' % i: (120_000_000, OLD + i) for i in range(3)}
     files.update({'small_%02d.csv' % i: (50_000, OLD + 100 + i) for i in range(10)})
     edges.make_files('edge1', area + '/in', files)
-    src, dest = edges.location('edge1', retries=1), edges.location('edge2', retries=1)
+    src, dest = edges.location('edge1', retries=1, fast_path=fast_path), edges.location('edge2', retries=1, fast_path=fast_path)
     dest.backoff = 0.05
     transfers = [_copy.Transfer(area + '/in', area + '/out', sync=True)]
     opts = _copy.Options(workers=3)
@@ -389,7 +398,7 @@ def test_node_killed_mid_transfer(edges, area):
     assert all(finals[name] == sources[name] for name in finals), 'a partial file is under a final name'
     assert {o.action.name for o in outcomes if o.status == 'copied'} <= set(finals)
 
-    src2, dest2 = edges.location('edge1'), edges.location('edge2')
+    src2, dest2 = edges.location('edge1', fast_path=fast_path), edges.location('edge2', fast_path=fast_path)
     plan = _copy.plan(transfers, src2, dest2, opts)
     assert plan.temps, 'the interrupted copies left their temp files, to be removed now'
     outcomes = _copy.execute(plan, src2, dest2, opts)
@@ -401,7 +410,7 @@ def test_node_killed_mid_transfer(edges, area):
 
 
 @pytest.mark.parametrize('stream', [True, False], ids=['tar-stream', 'sftp-pipelined'])
-def test_announced_reads(edges, area, stream):
+def test_announced_reads(edges, area, stream, fast_path):
     """Files announced with ``prefetch`` (as the engine does) come fetched ahead, as streamed tar archives
     or pipelined SFTP requests; a file removed or rewritten after the listing is not copied from stale
     data: the removed one fails naming its path, the rewritten one is refused as changed."""
@@ -409,8 +418,8 @@ def test_announced_reads(edges, area, stream):
     files = {'INITECH_%03d.csv' % i: (5_000 + i * 37, OLD + i) for i in range(120)}
     files['-dash name.csv'] = (1234, OLD)
     edges.make_files('edge1', area + '/in', files)
-    src = edges.location('edge1', stream_small_files=stream)
-    dest = edges.location('edge2')
+    src = edges.location('edge1', stream_small_files=stream, fast_path=fast_path)
+    dest = edges.location('edge2', fast_path=fast_path)
     transfers = [_copy.Transfer(area + '/in', area + '/out', sync=True)]
     opts = _copy.Options(workers=4)
     plan = _copy.plan(transfers, src, dest, opts)

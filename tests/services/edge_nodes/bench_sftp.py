@@ -63,17 +63,18 @@ def pull(args) -> None:
     # pylint: disable=import-outside-toplevel
     from ansible_collections.mnaas.backup.plugins.module_utils import _copy
     from ansible_collections.mnaas.backup.plugins.module_utils._locations import sftp
+    from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp import connection, fastpath, streams
     from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
     if args.switch:
         sys.setswitchinterval(args.switch)
-    for name in ('window', 'pipeline', 'packet'):
+    for name, module, constant in (('window', connection, 'WINDOW_SIZE'), ('pipeline', streams, 'PIPELINE_BYTES'), ('packet', connection, 'MAX_PACKET')):
         value = getattr(args, name)
         if value:
-            setattr(sftp, {'window': 'WINDOW_SIZE', 'pipeline': 'PIPELINE_BYTES', 'packet': 'MAX_PACKET'}[name], value)
+            setattr(module, constant, value)
     if args.stock_malloc:
-        sftp.TUNE_MALLOC = False
+        fastpath.TUNE_MALLOC = False
     if args.stock_packets:
-        sftp._speed_up_packets = lambda transport: None  # pylint: disable=protected-access
+        fastpath.speed_up_packets = lambda transport: None
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = usage.ru_utime + usage.ru_stime
     user_before = usage.ru_utime
