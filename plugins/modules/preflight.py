@@ -21,6 +21,7 @@ author: MNAAS platform team (@mnaas)
 extends_documentation_fragment:
   - mnaas.backup.attributes
   - mnaas.backup.attributes.INFO_MODULE
+  - mnaas.backup.location.PRIMARY_LOCATION
 attributes:
   idempotent:
     support: full
@@ -87,68 +88,6 @@ options:
         primary's ledger (C(primary_ledger_file) in O(settings)) must be a directory and a file where they exist,
         each problem naming the host and the path. One that does not exist yet gives a warning.
     type: dict
-    suboptions:
-      type:
-        description: V(local), V(sftp) or V(webhdfs).
-        type: str
-        choices: [local, sftp, webhdfs]
-        default: local
-      host:
-        description: For V(sftp), the host to connect to.
-        type: str
-      port:
-        description: For V(sftp), the SSH port (22 when not given).
-        type: int
-      user:
-        description: For V(sftp), the user to log in as.
-        type: str
-      private_key:
-        description: For V(sftp), the private key file.
-        type: path
-      private_key_passphrase:
-        description: For V(sftp), the passphrase of C(private_key).
-        type: str
-      password:
-        description: For V(sftp), a password, when no key is used.
-        type: str
-      known_hosts:
-        description: For V(sftp), the known_hosts file the host key is verified against (the user's C(~/.ssh/known_hosts) when not given).
-        type: path
-      host_key_policy:
-        description: For V(sftp), V(reject) refuses a host whose key is not in C(known_hosts); V(accept_new) records it. A changed key is always refused.
-        type: str
-        choices: [reject, accept_new]
-        default: reject
-      urls:
-        description: For V(webhdfs), the NameNode URLs.
-        type: list
-        elements: str
-      hdfs_user:
-        description: For V(webhdfs), the user of simple authentication.
-        type: str
-      auth:
-        description: For V(webhdfs), V(simple) or V(kerberos).
-        type: str
-        choices: [simple, kerberos]
-        default: simple
-      kerberos_principal:
-        description: For V(webhdfs) with Kerberos, the principal.
-        type: str
-      verify:
-        description: For V(webhdfs), verify the TLS certificate.
-        type: bool
-        default: true
-      ca_cert:
-        description: For V(webhdfs), the CA bundle.
-        type: path
-      timeout:
-        description: Seconds to wait for a connection or an answer.
-        type: float
-        default: 30.0
-      retries:
-        description: Attempts after a failed connection.
-        type: int
-        default: 3
 '''
 
 EXAMPLES = r'''

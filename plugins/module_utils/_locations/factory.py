@@ -27,6 +27,7 @@ LOCATION_SPEC = {
     'password': {'type': 'str', 'no_log': True},
     'known_hosts': {'type': 'path'},
     'host_key_policy': {'type': 'str', 'choices': ['reject', 'accept_new'], 'default': 'reject'},
+    'sftp_fast_path': {'type': 'bool', 'default': True},
     # webhdfs
     'urls': {'type': 'list', 'elements': 'str'},
     'hdfs_user': {'type': 'str'},
