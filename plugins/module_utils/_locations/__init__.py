@@ -98,8 +98,7 @@ def is_retryable(exc: BaseException) -> bool:
     """Whether the operation that raised ``exc`` may succeed when done again (``LocationError.retryable``)."""
     if isinstance(exc, LocationError):
         return exc.retryable
-    # SftpError until it is a LocationError (connection_lost renamed retryable): remove this line then.
-    return bool(getattr(exc, 'connection_lost', False))
+    return False
 
 
 # Backoff between attempts: BACKOFF seconds before the first retry, doubled for each next one, at most BACKOFF_MAX.

@@ -148,7 +148,7 @@ class SftpLocation(SftpConnector, Location):
         try:
             return t.cast(t.BinaryIO, self.call('create', path, start, retry=False))
         except SftpError as exc:
-            if not exc.connection_lost:
+            if not exc.retryable:
                 raise
         # The connection dropped while creating: the name may exist, half made; it is ours (a fresh temp name).
         self.remove(path)
@@ -223,7 +223,7 @@ class SftpLocation(SftpConnector, Location):
             # run and is found complete (same size and mtime) by the next.
             self.call('rename %s to' % self.describe(temp_path), final_path, lambda c: c.rename(temp_path, final_path), retry=False)
         except SftpError as exc:
-            if exc.connection_lost:
+            if exc.retryable:
                 raise
             if self.stat(final_path) is not None:
                 raise FileExistsError(errno.EEXIST, 'File exists', self.describe(final_path)) from None

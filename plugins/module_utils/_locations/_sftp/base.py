@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import errno
 import socket
-import stat
 import traceback
 
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
-from ansible_collections.mnaas.backup.plugins.module_utils._locations import Entry
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
+    Entry, LocationError, LocationNotFoundError, LocationPermissionError, kind_of,
+)
 
 PARAMIKO_IMPORT_ERROR: str | None
 try:
@@ -46,26 +46,15 @@ FX_ERRNO = {FX_NO_SUCH_FILE: errno.ENOENT, FX_PERMISSION_DENIED: errno.EACCES, F
 _CONNECTION_ERRORS: tuple = (EOFError, socket.timeout, ConnectionError)
 
 
-class SftpError(BackupError, OSError):
-    """An SFTP failure naming host and path: an ``OSError`` for the copy engine (one file fails),
-    a ``BackupError`` for a module (its message becomes ``msg``). ``errno`` is set where known."""
-
-    def __init__(self, msg: str, code: int | None = None, connection_lost: bool = False) -> None:
-        super().__init__(msg)
-        self.errno = code
-        self.strerror = msg
-        self.filename = None
-        self.connection_lost = connection_lost
-
-    def __str__(self) -> str:
-        return self.msg
+class SftpError(LocationError):
+    """An SFTP failure naming host and path (``retryable`` when the connection was lost)."""
 
 
-class SftpNotFoundError(SftpError, FileNotFoundError):
+class SftpNotFoundError(SftpError, LocationNotFoundError):
     """The server says the path does not exist."""
 
 
-class SftpPermissionError(SftpError, PermissionError):
+class SftpPermissionError(SftpError, LocationPermissionError):
     """The server says permission denied."""
 
 
@@ -105,13 +94,4 @@ def reason(exc: BaseException) -> str:
 
 def entry(name: str, attr) -> Entry:
     """The Entry of an SFTP attributes object."""
-    mode = attr.st_mode or 0
-    if stat.S_ISREG(mode):
-        kind = 'file'
-    elif stat.S_ISDIR(mode):
-        kind = 'dir'
-    elif stat.S_ISLNK(mode):
-        kind = 'link'
-    else:
-        kind = 'other'
-    return Entry(name, attr.st_size or 0, float(attr.st_mtime or 0), kind)
+    return Entry(name, attr.st_size or 0, float(attr.st_mtime or 0), kind_of(attr.st_mode or 0))

@@ -24,6 +24,7 @@ import threading
 import time
 import typing as t
 
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import BACKOFF, backoff_delay
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp import fastpath, hostkeys
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp.base import (
     CMD_EXTENDED, CMD_EXTENDED_REPLY, FX_ERRNO, FX_NO_SUCH_FILE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, PARAMIKO_IMPORT_ERROR, Fatal,
@@ -39,9 +40,6 @@ WINDOW_SIZE = 16 * 1024 * 1024
 MAX_PACKET = 256 * 1024
 # SSH connections a location opens at most (threads' channels are spread over them).
 CONNECTIONS = 4
-# Reconnect backoff: BACKOFF * 2 ** n seconds before attempt n + 1, at most BACKOFF_MAX.
-BACKOFF = 0.5
-BACKOFF_MAX = 8.0
 
 
 class _Link:
@@ -145,7 +143,7 @@ class SftpConnector:
             if session is not None:
                 session.broken = True
             return SftpError('connection to sftp host %s lost while trying to %s %s: %s' % (
-                self.address, what, self.describe(path), reason(exc)), errno.ECONNABORTED, connection_lost=True)
+                self.address, what, self.describe(path), reason(exc)), errno.ECONNABORTED, retryable=True)
         code = getattr(exc, 'errno', None)
         if code == errno.ENOENT:
             why = 'no such file or directory'
@@ -231,7 +229,7 @@ class SftpConnector:
             sock = self._open_socket()
         except OSError as exc:
             raise SftpError('cannot connect to sftp host %s: %s' % (self.address, reason(exc)), getattr(exc, 'errno', None),
-                            connection_lost=True) from None
+                            retryable=True) from None
         transport = None
         try:
             transport = self._make_transport(sock)
@@ -249,7 +247,7 @@ class SftpConnector:
         except Exception as exc:  # pylint: disable=broad-except
             _close_quietly(transport, sock)
             raise SftpError('cannot connect to sftp host %s: %s' % (self.address, reason(exc)), getattr(exc, 'errno', None),
-                            connection_lost=True) from None
+                            retryable=True) from None
 
     def _authenticate(self, transport, pkey) -> None:
         try:
@@ -270,7 +268,7 @@ class SftpConnector:
             if not transport.is_active():
                 # The host went away while we authenticated (its sshd stopped): no verdict on the key, a lost connection.
                 raise SftpError('cannot connect to sftp host %s: the connection closed during authentication (%s)'
-                                % (self.address, reason(exc)), connection_lost=True) from None
+                                % (self.address, reason(exc)), retryable=True) from None
             how = 'key %s' % self.private_key if self.private_key else 'password'
             raise Fatal('authentication failed for sftp host %s with %s: %s' % (self.address, how, reason(exc))) from None
 
@@ -287,7 +285,7 @@ class SftpConnector:
         last: SftpError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
-                self._sleep(min(self.backoff * 2 ** (attempt - 1), BACKOFF_MAX))
+                self._sleep(backoff_delay(attempt, self.backoff))
             try:
                 link.transport = self._open_transport()
                 link.generation += 1
@@ -297,7 +295,7 @@ class SftpConnector:
                 raise
             except SftpError as exc:
                 last = exc
-        self._down = SftpError('%s (gave up after %d attempt(s))' % (last, self.retries + 1), getattr(last, 'errno', None), connection_lost=True)
+        self._down = SftpError('%s (gave up after %d attempt(s))' % (last, self.retries + 1), getattr(last, 'errno', None), retryable=True)
         raise self._down
 
     def _live_link(self, link: _Link) -> _Link:
@@ -325,7 +323,7 @@ class SftpConnector:
                 except Exception as exc:  # pylint: disable=broad-except
                     if attempt or not is_connection_error(exc):
                         raise SftpError('cannot open an SFTP channel to sftp host %s: %s' % (self.address, reason(exc)),
-                                        connection_lost=True) from None
+                                        retryable=True) from None
                     _close_quietly(link.transport, None)
                     link.transport = None
             if not self._sessions:
@@ -386,11 +384,11 @@ class SftpConnector:
                 raise
             except Exception as exc:  # pylint: disable=broad-except
                 failure = self.io_error(exc, what, path)
-                if not (failure.connection_lost and retry and attempt < self.retries):
+                if not (failure.retryable and retry and attempt < self.retries):
                     raise failure from None
                 session.broken = True
                 attempt += 1
-                self._sleep(min(self.backoff * 2 ** (attempt - 1), BACKOFF_MAX))
+                self._sleep(backoff_delay(attempt, self.backoff))
 
     def close(self) -> None:
         """Close every channel and connection (the next call connects again)."""

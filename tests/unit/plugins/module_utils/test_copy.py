@@ -17,6 +17,7 @@ from ansible_collections.mnaas.backup.plugins.module_utils._copy import FileSpec
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import LocationError, is_temp_name
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.local import LocalLocation
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.sftp import SftpError
 
 OLD = 1_700_000_000.0
 LOC = LocalLocation()
@@ -449,13 +450,12 @@ def test_execute_source_renamed_over_while_read_is_not_committed(tmp_path):
     assert listing(tmp_path / 'dest') == []
 
 
-class ConnectionLost(OSError):
-    """SftpError's way until it is a LocationError: remove with the connection_lost line of is_retryable."""
-    connection_lost = True
-
-
 def lost(msg: str) -> LocationError:
     return LocationError(msg, retryable=True)
+
+
+def sftp_lost(msg: str) -> SftpError:
+    return SftpError(msg, retryable=True)
 
 
 class DroppingSource(LocalLocation):
@@ -484,7 +484,7 @@ class DroppingSource(LocalLocation):
         return Dropping(stream, None)
 
 
-@pytest.mark.parametrize('error', [lost, ConnectionLost], ids=['retryable', 'connection_lost'])
+@pytest.mark.parametrize('error', [lost, sftp_lost], ids=['location', 'sftp'])
 @pytest.mark.parametrize('drops, status', [(1, 'copied'), (2, 'failed')])
 def test_execute_reads_a_file_again_once_after_a_lost_connection(tmp_path, drops, status, error):
     """A connection lost mid-file (a retryable error): the file is read again from the start once (the location

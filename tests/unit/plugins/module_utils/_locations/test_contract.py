@@ -18,6 +18,7 @@ from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
     BACKOFF, BACKOFF_MAX, LocationError, LocationExistsError, LocationNotFoundError, LocationPermissionError, backoff_delay,
     is_retryable, kind_of,
 )
+from ansible_collections.mnaas.backup.plugins.module_utils._locations.sftp import SftpError, SftpNotFoundError, SftpPermissionError
 from ansible_collections.mnaas.backup.plugins.module_utils._locations.webhdfs import (
     HdfsExistsError, HdfsNotFoundError, HdfsPermissionError, HdfsUnavailableError, WebHdfsError,
 )
@@ -55,11 +56,6 @@ def test_webhdfs_errors_are_location_errors_of_their_kind(hdfs, kind):
     assert not error.retryable and error.errno is None
 
 
-class ConnectionLost(OSError):
-    """SftpError's way until it is a LocationError: remove with the connection_lost line of is_retryable."""
-    connection_lost = True
-
-
 @pytest.mark.parametrize('error, expected', [
     (LocationError('lost', retryable=True), True),
     (LocationNotFoundError('gone', retryable=True), True),
@@ -68,7 +64,8 @@ class ConnectionLost(OSError):
     (OSError(errno.EIO, 'Input/output error'), False),
     (ConnectionResetError(errno.ECONNRESET, 'reset'), False),
     (socket.timeout('timed out'), False),
-    (ConnectionLost('lost'), True),
+    (SftpError('connection to sftp host x lost', retryable=True), True),
+    (SftpError('sftp host x refused the key'), False),
 ])
 def test_is_retryable(error, expected):
     assert is_retryable(error) is expected
@@ -90,3 +87,13 @@ def test_kind_of_a_file_mode(tmp_path):
         'f': 'file', 'd': 'dir', 'l': 'link', 'p': 'other'}
     assert kind_of(stat.S_IFSOCK | 0o600) == 'other'
     assert kind_of(0) == 'other'
+
+
+@pytest.mark.parametrize('sftp, kind', [
+    (SftpError, LocationError),
+    (SftpNotFoundError, FileNotFoundError),
+    (SftpPermissionError, PermissionError),
+])
+def test_sftp_errors_are_location_errors_of_their_kind(sftp, kind):
+    error = sftp('sftp host x: boom')
+    assert isinstance(error, kind) and isinstance(error, LocationError) and not error.retryable
