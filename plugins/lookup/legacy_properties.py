@@ -20,6 +20,11 @@ description:
     at once. That is a command substitution (C($) and a parenthesis, or backticks; never run), an unresolved variable,
     an unterminated quote or parenthesis, a key assigned twice, a customer in one backup directory array
     but not in the other, a line that is not an assignment, an unknown key (see O(unknown_keys)), a relative path.
+  - A command substitution (never run), an unresolved variable or another expansion that is not resolved (C(${name:-x}),
+    C($1), C(~)) in a key the new job does not use is a warning naming the file, the line and the key instead, and the
+    key is left out. Those keys are C(MNAAS_backup_files_process_logpath) (which often holds C(`date +%F`)),
+    C(MNAAS_Customer_backup_files_process_Scriptname), an unknown key with O(unknown_keys=warn), and a helper variable,
+    each as long as no mapped value uses it.
   - "Mapping (legacy key: role variable) -
     C(MNAAS_backup_files_process_file_pattern): C(mnaas_backup_domains), one glob per domain, the file name
     part of each pattern, and C(mnaas_backup_source_dir), the directory of the patterns, which must be the
@@ -86,8 +91,8 @@ notes:
   - "O(_terms) takes exactly one file and the result is one dictionary: C(lookup(...)) returns the dictionary,
     C(query(...)) (or C(lookup(..., wantlist=true))) a list holding it."
   - Values are returned as data, never templated; a value holding C({{) stays as it is.
-  - Warnings (an unknown key with O(unknown_keys=warn), a lock name that needs O(state_dir)) go through
-    Ansible's warnings.
+  - Warnings (an unknown key with O(unknown_keys=warn), a lock name that needs O(state_dir), a value left unknown
+    in a key the new job does not use) go through Ansible's warnings.
 seealso:
   - name: The migration guide
     description: The legacy keys, what changed in behaviour, the cut-over step by step (docs/migration.md).
@@ -178,14 +183,14 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.display import Display
 
-from ansible_collections.mnaas.backup.plugins.module_utils import _legacy
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
+from ansible_collections.mnaas.backup.plugins.plugin_utils import _legacy
 
 display = Display()
 
 
 class LookupModule(LookupBase):
-    """``lookup('mnaas.backup.legacy_properties', path, variables={...})``: the logic is in module_utils/_legacy.py."""
+    """``lookup('mnaas.backup.legacy_properties', path, variables={...})``: the logic is in plugin_utils/_legacy.py."""
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)

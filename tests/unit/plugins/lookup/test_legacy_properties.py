@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lookup plugin: options, one result, errors as AnsibleLookupError naming file:line: key, warnings through Display.
 
-The parser and the mapping are tested in tests/unit/plugins/module_utils/test_legacy.py (including the
+The parser and the mapping are tested in tests/unit/plugins/plugin_utils/test_legacy.py (including the
 hypothesis round trips); here the glue: the lookup is built as Ansible's plugin loader builds it
 (its documented options registered under its name) and run.
 """
@@ -26,11 +26,13 @@ from ansible.errors import AnsibleLookupError, AnsibleOptionsError
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.mnaas.backup.plugins.lookup import legacy_properties
-from ansible_collections.mnaas.backup.plugins.module_utils import _legacy
+from ansible_collections.mnaas.backup.plugins.plugin_utils import _legacy
 
 NAME = 'mnaas.backup.legacy_properties'
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 EXAMPLE = FIXTURES / 'MNAAS_backup_files_process.properties'
+# The example with `date +%F` in the log path and $(date +%F) in a key the legacy job does not know (line 48).
+DATED = FIXTURES / 'MNAAS_backup_files_process.dated.properties'
 # The common variables the example uses, and what it says, written out (shared with test_legacy.py).
 _EXPECTED = json.loads((FIXTURES / 'MNAAS_backup_files_process.expected.json').read_text())
 COMMON = _EXPECTED['common_variables']
@@ -141,6 +143,52 @@ def test_unknown_key_fails_by_default(tmp_path):
     path.write_text(EXAMPLE.read_text() + 'No_of_file_to_process=10\n')
     with pytest.raises(AnsibleLookupError, match=r'legacy\.properties:46: No_of_file_to_process: unknown key \(did you mean No_of_files_to_process\?\)'):
         run(str(path), common_variables=COMMON)
+
+
+NOT_RUN = ' is not run: the file is read, not executed; write the value out or pass it as a common variable'
+
+
+def test_date_in_unused_keys_is_a_warning_through_display():
+    """`date +%F` in the log path, and in an unknown key read with unknown_keys='warn', are warnings naming file, line and key."""
+    with mock.patch.object(legacy_properties.display, 'warning') as warning:
+        variables = run(str(DATED), common_variables=COMMON, unknown_keys='warn')[0]
+    assert variables == EXPECTED
+    assert [c.args[0] for c in warning.call_args_list] == [
+        '%s:10: MNAAS_backup_files_process_logpath: command substitution `date +%%F`%s '
+        '(ignored: the new job does not use MNAAS_backup_files_process_logpath)' % (DATED, NOT_RUN),
+        '%s:48: MNAAS_backup_report_date: command substitution $(date +%%F)%s '
+        '(ignored: the new job does not use MNAAS_backup_report_date)' % (DATED, NOT_RUN),
+        '%s:48: MNAAS_backup_report_date: unknown key: the new job would not use it' % DATED,
+    ]
+
+
+def test_date_in_an_unknown_key_fails_by_default():
+    with mock.patch.object(legacy_properties.display, 'warning') as warning, pytest.raises(AnsibleLookupError) as caught:
+        run(str(DATED), common_variables=COMMON)
+    message = str(caught.value)
+    assert '2 problem(s) in the legacy file %s' % DATED in message
+    assert '%s:48: MNAAS_backup_report_date: command substitution $(date +%%F)%s' % (DATED, NOT_RUN) in message
+    assert '%s:48: MNAAS_backup_report_date: unknown key' % DATED in message
+    warning.assert_not_called()
+
+
+@pytest.mark.parametrize('unknown_keys', ['error', 'warn'])
+def test_date_in_a_used_key_still_fails(tmp_path, unknown_keys):
+    path = tmp_path / 'legacy.properties'
+    path.write_text(DATED.read_text().replace('No_of_files_to_process=500', 'No_of_files_to_process=`date +%d`'))
+    with pytest.raises(AnsibleLookupError) as caught:
+        run(str(path), common_variables=COMMON, unknown_keys=unknown_keys)
+    assert '%s:23: No_of_files_to_process: command substitution `date +%%d`%s' % (path, NOT_RUN) in str(caught.value)
+
+
+def test_substitutions_in_unused_keys_are_never_run(tmp_path):
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'legacy.properties'
+    path.write_text(DATED.read_text().replace('date +%F', 'touch %s' % marker))
+    with mock.patch.object(legacy_properties.display, 'warning') as warning:
+        assert run(str(path), common_variables=COMMON, unknown_keys='warn') == [EXPECTED]
+    assert sum('touch %s' % marker in c.args[0] for c in warning.call_args_list) == 2
+    assert not marker.exists()
 
 
 def test_relative_path_is_found_in_the_search_path(tmp_path, monkeypatch):

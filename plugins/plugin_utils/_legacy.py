@@ -28,6 +28,9 @@ Everything else is a problem naming the file, the line and the key: command subs
 (``$(...)``, backticks), other expansions (``${name:-x}``, ``$1``, ``~``), unresolved variables,
 unterminated quotes, parentheses or ``${``, duplicate assignments or array keys, an array assigned
 without ``declare -A`` (bash would make an indexed array of it), any other command, CRLF line ends.
+The first three only leave a value unknown: in a key the new job does not use (the log path, an
+unknown key read with ``unknown_keys='warn'``, a helper variable; each as long as no mapped value
+uses it) they are warnings, and the key is left out.
 """
 
 from __future__ import annotations
@@ -144,11 +147,13 @@ class Properties(t.NamedTuple):
     """What the file sets, and the problems met while reading it."""
 
     path: str
+    variables: dict[str, str]  # the caller's variables, checked
     scalars: dict[str, Value]
     arrays: dict[str, Array]
     used: dict[str, list[tuple[int, str]]]  # variable -> [(line, key whose value uses it)]
     problems: list[Problem]
-    unresolved: dict[str, list[str]]  # key not mapped -> the variables its value uses and nobody passed
+    unknown_values: list[Problem]  # those of the problems that only leave a value unknown (an expansion not done)
+    unresolved: dict[str, list[str]]  # key -> the variables its value uses and nobody passed
 
 
 class _Fatal(Exception):
@@ -172,7 +177,8 @@ class _Parser:
         self.arrays: dict[str, Array] = {}
         self.used: dict[str, list[tuple[int, str]]] = {}
         self.problems: list[Problem] = []
-        self.unresolved: dict[str, list[str]] = {}  # key not mapped -> the variables its value uses and nobody passed
+        self.unknown_values: list[Problem] = []
+        self.unresolved: dict[str, list[str]] = {}
         self.key = ''  # the key being read, for the messages
 
     # -- positions and problems ----------------------------------------------------------------
@@ -183,6 +189,11 @@ class _Parser:
         if line is None:
             line = self.line_at(self.pos if pos is None else pos)
         self.problems.append(Problem(self.path, line, self.key if key is None else key, message))
+
+    def unknown_value(self, message: str, pos: t.Optional[int] = None) -> None:
+        """A problem that only leaves the value of the key being read unknown (an expansion that is not done)."""
+        self.problem(message, pos)
+        self.unknown_values.append(self.problems[-1])
 
     def peek(self, offset: int = 0) -> str:
         pos = self.pos + offset
@@ -215,10 +226,13 @@ class _Parser:
         return _Malformed(message)
 
     # -- statements ----------------------------------------------------------------------------
+    def result(self) -> Properties:
+        return Properties(self.path, self.variables, self.scalars, self.arrays, self.used, self.problems, self.unknown_values, self.unresolved)
+
     def parse(self) -> Properties:
         if '\x00' in self.text:
             self.problem('the file has a NUL byte: it is not a text file', pos=self.text.index('\x00'), key='')
-            return Properties(self.path, self.scalars, self.arrays, self.used, self.problems, self.unresolved)
+            return self.result()
         if '\r' in self.text:
             self.problem('the file has CR characters (DOS line ends?); bash keeps them in the values: convert it with dos2unix',
                          pos=self.text.index('\r'), key='')
@@ -234,7 +248,7 @@ class _Parser:
                     self.skip_line()
         except _Fatal:
             pass
-        return Properties(self.path, self.scalars, self.arrays, self.used, self.problems, self.unresolved)
+        return self.result()
 
     def rest_of_line(self) -> str:
         return self.text[self.pos:].split('\n', 1)[0].strip()
@@ -465,7 +479,7 @@ class _Parser:
             elif char in _OPERATORS or char == ')':
                 raise self.malformed('unexpected %r: the file is read, not run, and only holds assignments' % char)
             elif char == '~' and not stop and (self.pos == start or text[self.pos - 1] == ':'):
-                self.problem('an unquoted ~ is expanded by bash to a home directory; write the path out or quote it')
+                self.unknown_value('an unquoted ~ is expanded by bash to a home directory; write the path out or quote it')
                 parts.append(char)
                 good = False
                 self.pos += 1
@@ -530,8 +544,8 @@ class _Parser:
                 self.problem('unterminated $( opened here')
                 raise _Fatal()
             kind = 'arithmetic expansion' if text.startswith('$((', start) else 'command substitution'
-            self.problem('%s %s is not run: the file is read, not executed; write the value out or pass it as a common variable'
-                         % (kind, text[start:end + 1]))
+            self.unknown_value('%s %s is not run: the file is read, not executed; write the value out or pass it as a common variable'
+                               % (kind, text[start:end + 1]))
             self.pos = end + 1
             return False
         if following == '{':
@@ -542,7 +556,7 @@ class _Parser:
             inner = text[self.pos + 2:end]
             self.pos = end + 1
             if not _NAME.fullmatch(inner):
-                self.problem('${%s} is not supported: only $name and ${name} are resolved' % inner, pos=start)
+                self.unknown_value('${%s} is not supported: only $name and ${name} are resolved' % inner, pos=start)
                 return False
             return self.resolve(inner, parts, start)
         match = _NAME.match(text, self.pos + 1)
@@ -550,7 +564,7 @@ class _Parser:
             self.pos = match.end()
             return self.resolve(match.group(), parts, start)
         if following and following in _SPECIAL_PARAMETERS:
-            self.problem('$%s (a special parameter) is not supported: only $name and ${name} are resolved' % following)
+            self.unknown_value('$%s (a special parameter) is not supported: only $name and ${name} are resolved' % following)
             self.pos += 2
             return False
         if not quoted and following in ("'", '"'):
@@ -566,8 +580,8 @@ class _Parser:
         if end < 0:
             self.problem('unterminated ` (backtick) opened here')
             raise _Fatal()
-        self.problem('command substitution %s is not run: the file is read, not executed; write the value out or pass it as a common variable'
-                     % self.text[self.pos:end + 1])
+        self.unknown_value('command substitution %s is not run: the file is read, not executed; write the value out or pass it as a common variable'
+                           % self.text[self.pos:end + 1])
         self.pos = end + 1
 
     def resolve(self, name: str, parts: list[str], pos: int, keep: bool = True) -> bool:
@@ -589,12 +603,10 @@ class _Parser:
             self.used.setdefault(name, []).append((line, self.key))
             parts.append(self.variables[name])
             return True
-        if self.key.split('[', 1)[0] in NOT_MAPPED:
-            self.unresolved.setdefault(self.key, []).append(name)  # a value that is not used: no need to pass its variables
-            return False
+        self.unresolved.setdefault(self.key, []).append(name)
         given = ', '.join(sorted(self.variables)) or 'none'
-        self.problem('unresolved variable $%s: it is neither assigned earlier in the file nor passed as a common variable (given: %s)'
-                     % (name, given), pos=pos)
+        self.unknown_value('unresolved variable $%s: it is neither assigned earlier in the file nor passed as a common variable (given: %s)'
+                           % (name, given), pos=pos)
         return False
 
 
@@ -647,17 +659,18 @@ def _printable(text: str) -> t.Optional[str]:
 
 
 class _Mapper:
-    def __init__(self, properties: Properties, state_dir: t.Optional[str], unknown_keys: str, variables: dict[str, str]) -> None:
+    def __init__(self, properties: Properties, state_dir: t.Optional[str], unknown_keys: str) -> None:
         self.props = properties
         self.path = properties.path
         self.state_dir = state_dir
         self.unknown_keys = unknown_keys
-        self.common = variables
+        self.common = properties.variables
+        self.read_problems: list[Problem] = []  # the problems of reading the file that stay errors
         self.problems: list[Problem] = []
         self.values: dict[str, t.Any] = {}
         self.sources: dict[str, list[dict[str, t.Any]]] = {}
         self.unmapped: list[dict[str, t.Any]] = []
-        self.warnings: list[str] = []
+        self.warnings: list[Problem] = []
 
     def problem(self, line: int, key: str, message: str) -> None:
         self.problems.append(Problem(self.path, line, key, message))
@@ -667,6 +680,12 @@ class _Mapper:
 
     def run(self) -> Migration:
         props = self.props
+        for problem in props.problems:  # a value left unknown in a key the new job does not use is only a warning
+            name = problem.key.split('[', 1)[0]
+            if problem in props.unknown_values and self.unused(name):
+                self.warnings.append(problem._replace(message='%s (ignored: the new job does not use %s)' % (problem.message, name)))
+            else:
+                self.read_problems.append(problem)
         for name, value in props.scalars.items():
             if name in ARRAY_KEYS:
                 self.problem(value.line, name, 'must be an associative array: declare -A %s; %s=( [key]=value ... )' % (name, name))
@@ -691,9 +710,20 @@ class _Mapper:
             self.sources.setdefault('mnaas_backup_state_dir', [])
         missing = [key for key in KNOWN_KEYS if key not in props.scalars and key not in props.arrays]
         variables = {name: self.values[name] for name in ORDER if name in self.values}
-        if props.problems or self.problems:
-            raise LegacyError(props.problems + self.problems)
-        return Migration(self.path, variables, self.sources, self.unmapped, missing, self.warnings)
+        if self.read_problems or self.problems:
+            raise LegacyError(self.read_problems + self.problems)
+        warnings = [str(w) for w in sorted(self.warnings, key=lambda w: w.line)]
+        return Migration(self.path, variables, self.sources, self.unmapped, missing, warnings)
+
+    def unused(self, name: str, seen: frozenset = frozenset()) -> bool:
+        """Whether the new job does without the value of this key: a key not mapped, an unknown key read with
+        unknown_keys='warn', or a helper variable, each as long as only such keys use it."""
+        if not name or name in SCALAR_KEYS or name in ARRAY_KEYS:
+            return False
+        users = {key.split('[', 1)[0] for _line, key in self.props.used.get(name, [])} - {name}
+        if any(user in seen or not self.unused(user, seen | {name}) for user in users):
+            return False
+        return name in NOT_MAPPED or bool(users) or self.unknown_keys == 'warn'
 
     def unknown(self, name: str, line: int, value: t.Any) -> None:
         users = [(used_line, key) for used_line, key in self.props.used.get(name, []) if key.split('[', 1)[0] != name]
@@ -706,7 +736,7 @@ class _Mapper:
         if self.unknown_keys == 'error':
             self.problem(line, name, message + "; remove it, or read the file with unknown_keys='warn' to go on without it")
         else:
-            self.warnings.append(str(Problem(self.path, line, name, message)))
+            self.warnings.append(Problem(self.path, line, name, message))
             self.unmapped.append({'key': name, 'line': line, 'value': value, 'reason': 'unknown key'})
 
     # -- scalars -----------------------------------------------------------------------------
@@ -778,7 +808,7 @@ class _Mapper:
         else:
             reason = ('no state directory was given: the lock is the role\'s default <mnaas_backup_state_dir>/%s%s, not %s%s; '
                       'pass state_dir to get mnaas_backup_lock_file' % (LOCK_STEM, DEFAULT_SEM_EXTENSION, LOCK_STEM, extension))
-            self.warnings.append(str(Problem(self.path, value.line, name, reason)))
+            self.warnings.append(Problem(self.path, value.line, name, reason))
             self.unmapped.append({'key': name, 'line': value.line, 'value': extension, 'reason': reason})
 
     # -- arrays ------------------------------------------------------------------------------
@@ -792,7 +822,7 @@ class _Mapper:
         array = self.array(PATTERNS)
         if array is None:
             return
-        if not array.elements and not self.props.problems:
+        if not array.elements and not self.read_problems:
             self.problem(array.line, PATTERNS, 'has no element: each data domain needs a glob')
         directories: dict[str, tuple[int, str]] = {}
         domains: dict[str, str] = {}
@@ -852,7 +882,7 @@ class _Mapper:
         secondary = self.array(EDGE2_DIRS)
         if primary is None or secondary is None:
             return
-        if not primary.elements and not secondary.elements and not self.props.problems:
+        if not primary.elements and not secondary.elements and not self.read_problems:
             self.problem(primary.line, BACKUP_DIRS, 'has no element: there is no customer to back up')
         customers: dict[str, dict[str, str]] = {}
         for name in list(primary.elements) + [n for n in secondary.elements if n not in primary.elements]:
@@ -895,10 +925,7 @@ def migrate(text: str, path: str, variables: t.Optional[t.Mapping] = None, state
         raise ConfigError('unknown_keys must be one of %s, got %r' % (', '.join(UNKNOWN_KEYS), unknown_keys))
     if state_dir:
         state_dir = check_absolute(state_dir, 'state_dir')
-    checked, problems = _check_variables(path, variables)
-    properties = _Parser(text, path, checked).parse()
-    properties.problems[:0] = problems
-    return _Mapper(properties, state_dir or None, unknown_keys, checked).run()
+    return _Mapper(parse(text, path, variables), state_dir or None, unknown_keys).run()
 
 
 def read(path: str, variables: t.Optional[t.Mapping] = None, state_dir: t.Optional[str] = None, unknown_keys: str = 'error') -> Migration:

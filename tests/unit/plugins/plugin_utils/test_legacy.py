@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mnaas.backup.plugins.module_utils import _legacy
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
-from ansible_collections.mnaas.backup.plugins.module_utils._legacy import LegacyError, Problem, migrate, parse, read
+from ansible_collections.mnaas.backup.plugins.plugin_utils import _legacy
+from ansible_collections.mnaas.backup.plugins.plugin_utils._legacy import LegacyError, Problem, migrate, parse, read
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / 'lookup' / 'fixtures' / 'MNAAS_backup_files_process.properties'
@@ -393,6 +393,108 @@ def test_not_mapped_keys():
     assert migration.variables == MINIMAL_VARIABLES
     assert [(u['key'], u['line'], u['value']) for u in migration.unmapped] == [
         ('MNAAS_Customer_backup_files_process_Scriptname', 4, 'x.sh'), ('MNAAS_backup_files_process_logpath', 5, None)]
+
+
+# A value left unknown (a substitution, never run, or an unresolved variable) in a key the new job does not use
+
+LOGPATH = 'MNAAS_backup_files_process_logpath'
+NOT_RUN = ' is not run: the file is read, not executed; write the value out or pass it as a common variable'
+
+
+def ignored(key: str) -> str:
+    return ' (ignored: the new job does not use %s)' % key
+
+
+@pytest.mark.parametrize('value, message', [
+    ('/logs/MNAAS_backup_files_process.log_`date +%F`', 'command substitution `date +%F`' + NOT_RUN),
+    ('"/logs/log_$(date +%F)"', 'command substitution $(date +%F)' + NOT_RUN),
+    ('/logs/log_$((1 + 2))', 'arithmetic expansion $((1 + 2))' + NOT_RUN),
+    ('$NOPE/log_', 'unresolved variable $NOPE: it is neither assigned earlier in the file nor passed as a common variable '
+                   '(given: MNAASInputPath, dbname)'),
+    ('${MNAASLocalLogPath:-/tmp}/log_', '${MNAASLocalLogPath:-/tmp} is not supported: only $name and ${name} are resolved'),
+    ('~/log_', 'an unquoted ~ is expanded by bash to a home directory; write the path out or quote it'),
+])
+def test_log_path_left_unknown_is_a_warning(value, message):
+    migration = mapped(legacy('%s=%s' % (LOGPATH, value)))
+    assert migration.variables == MINIMAL_VARIABLES
+    assert migration.warnings == ['test.properties:4: %s: %s%s' % (LOGPATH, message, ignored(LOGPATH))]
+    assert [(u['key'], u['line'], u['value']) for u in migration.unmapped] == [(LOGPATH, 4, None)]
+
+
+def test_shared_example_with_the_date_in_the_log_path():
+    """Real files often end the log path with `date +%F`; without $MNAASLocalLogPath both are warnings."""
+    text = EXAMPLE.read_text().replace('MNAAS_backup_files_process.log_\n', 'MNAAS_backup_files_process.log_`date +%F`\n')
+    assert text != EXAMPLE.read_text()
+    assert migrate(text, 'x.properties', COMMON).variables == EXPECTED
+    common = {k: v for k, v in COMMON.items() if k != 'MNAASLocalLogPath'}
+    migration = migrate(text, 'x.properties', common)
+    assert migration.variables == EXPECTED
+    assert [w.split(': ', 2)[:2] + [w.endswith(ignored(LOGPATH))] for w in migration.warnings] == [
+        ['x.properties:10', LOGPATH, True], ['x.properties:10', LOGPATH, True]]
+    assert 'unresolved variable $MNAASLocalLogPath' in migration.warnings[0] and '`date +%F`' in migration.warnings[1]
+
+
+def test_unknown_key_left_unknown_is_a_warning_with_unknown_keys_warn():
+    migration = mapped(legacy('MNAAS_run_date=`date +%F`', 'declare -A extra=( [a]=$(hostname) [b]=$NOPE )'), unknown_keys='warn')
+    assert migration.variables == MINIMAL_VARIABLES
+    assert migration.warnings == [
+        'test.properties:4: MNAAS_run_date: command substitution `date +%F`' + NOT_RUN + ignored('MNAAS_run_date'),
+        'test.properties:4: MNAAS_run_date: unknown key: the new job would not use it',
+        'test.properties:5: extra[a]: command substitution $(hostname)' + NOT_RUN + ignored('extra'),
+        'test.properties:5: extra[b]: unresolved variable $NOPE: it is neither assigned earlier in the file nor passed as a common variable '
+        '(given: MNAASInputPath, dbname)' + ignored('extra'),
+        'test.properties:5: extra: unknown key: the new job would not use it']
+    assert [(u['key'], u['value']) for u in migration.unmapped] == [('MNAAS_run_date', None), ('extra', {'a': None, 'b': None})]
+
+
+def test_unknown_key_left_unknown_is_an_error_by_default():
+    found = mapping_problems(legacy('MNAAS_run_date=`date +%F`'))
+    assert [(p.line, p.key) for p in found] == [(4, 'MNAAS_run_date'), (4, 'MNAAS_run_date')]
+    assert [p.message.split(':')[0] for p in found] == ['command substitution `date +%F` is not run', 'unknown key']
+
+
+@pytest.mark.parametrize('text, line, key, message', [
+    (legacy('MNAAS_backup_file_process_filename=/local/list_`date +%F`.csv'), 4, 'MNAAS_backup_file_process_filename',
+     'command substitution `date +%F`' + NOT_RUN),
+    (legacy('No_of_files_to_process=$(ls | wc -l)'), 4, 'No_of_files_to_process', 'command substitution $(ls | wc -l)' + NOT_RUN),
+    (legacy('edge2node=$NOPE'), 4, 'edge2node',
+     'unresolved variable $NOPE: it is neither assigned earlier in the file nor passed as a common variable (given: MNAASInputPath, dbname)'),
+    (legacy(primary='declare -A MNAAS_backup_files_process_backup_dir=( [ACME]=/b1/`date +%F` )'), 2,
+     'MNAAS_backup_files_process_backup_dir[ACME]', 'command substitution `date +%F`' + NOT_RUN),
+])
+@pytest.mark.parametrize('unknown_keys', ['error', 'warn'])
+def test_used_key_left_unknown_still_fails(text, line, key, message, unknown_keys):
+    found = mapping_problems(text, unknown_keys=unknown_keys)
+    assert found == [Problem('test.properties', line, key, message)]
+
+
+def test_helper_variable_of_unused_keys_only_is_a_warning():
+    text = legacy('today=`date +%F`', '%s=/logs/log_$today' % LOGPATH)
+    migration = mapped(text)
+    assert migration.variables == MINIMAL_VARIABLES
+    assert migration.warnings == ['test.properties:4: today: command substitution `date +%F`' + NOT_RUN + ignored('today')]
+    assert [(u['key'], u['value'], u['reason']) for u in migration.unmapped] == [
+        ('today', None, 'a helper variable, used by %s (line 5)' % LOGPATH), (LOGPATH, None, _legacy.NOT_MAPPED[LOGPATH])]
+    # also used by a mapped key: an error, as before
+    found = mapping_problems(text + 'MNAAS_backup_file_process_filename=/local/list_$today.csv\n')
+    assert found == [Problem('test.properties', 4, 'today', 'command substitution `date +%F`' + NOT_RUN)]
+    # the log path itself used by a mapped key: an error too
+    found = mapping_problems(legacy('%s=/logs/log_`date +%%F`' % LOGPATH, 'MNAAS_backup_file_process_filename=$%s.csv' % LOGPATH))
+    assert found == [Problem('test.properties', 4, LOGPATH, 'command substitution `date +%F`' + NOT_RUN)]
+
+
+def test_a_warning_does_not_hide_an_empty_array():
+    found = mapping_problems(legacy('%s=/logs/log_`date +%%F`' % LOGPATH, patterns='declare -A MNAAS_backup_files_process_file_pattern=()'))
+    assert [(p.line, p.key) for p in found] == [(1, 'MNAAS_backup_files_process_file_pattern')] and 'has no element' in found[0].message
+
+
+def test_substitutions_of_unused_keys_are_never_run(tmp_path):
+    marker = tmp_path / 'ran'
+    text = legacy('%s="/logs/log_$(touch %s)"' % (LOGPATH, marker), 'MNAAS_run=`touch %s`' % marker, 'helper=$(touch %s)' % marker,
+                  'MNAAS_Customer_backup_files_process_Scriptname=$helper')
+    migration = mapped(text, unknown_keys='warn')
+    assert [w.split(': ')[1] for w in migration.warnings if 'is not run' in w] == [LOGPATH, 'MNAAS_run', 'helper']
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize('extension, state_dir, lock, warned', [
