@@ -1,10 +1,10 @@
 # Build, test and CI entry points for the mnaas.backup collection.
 #
-#   make test         everything CI runs: venv, apt-deps, install, sanity, lint, units, system
+#   make test         everything CI runs: venv, apt-deps, install, sanity, lint, units, integration, system
 #   make venv         .venv with tests/requirements.txt (re-installs when a requirements file changes)
 #   make collection   .build/ansible_collections/mnaas/backup = copy of the git-visible files
 #   make install      build the tarball (.build/dist) and install it into .venv/collections
-#   make sanity | lint | units | system | demo | bench | clean
+#   make sanity | lint | units (+ units-py39, units-paramiko) | integration | system | demo | bench | clean
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -45,12 +45,13 @@ APT_PACKAGES ?= rsync openssh-client debootstrap shellcheck openjdk-17-jdk-headl
 
 REQUIREMENTS := requirements.txt requirements-nodes.txt tests/requirements.txt
 
-.PHONY: test venv apt-deps collection install sanity lint ee units system services-up services-down wheelhouse demo bench clean
+.PHONY: test venv apt-deps collection install sanity lint ee units units-py39 units-paramiko integration system services-up services-down wheelhouse demo bench clean
 
 test: venv apt-deps install
 	$(MAKE) --no-print-directory sanity
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory units
+	$(MAKE) --no-print-directory integration
 	$(MAKE) --no-print-directory system
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +163,81 @@ units: venv collection
 	rc=0
 	PYTHONPATH=$(BUILD)$${PYTHONPATH:+:$$PYTHONPATH} $(VPY) -m pytest --import-mode=importlib -p no:cacheprovider tests/unit || rc=$$?
 	[ $$rc -ne 5 ] || echo "units: FAILED - no unit tests collected" >&2
+	$(MAKE) -C $(CURDIR) --no-print-directory units-py39 || rc=$$?
+	$(MAKE) -C $(CURDIR) --no-print-directory units-paramiko || rc=$$?
 	exit $$rc
+
+# The unit tests of the code that runs on the edge nodes (module_utils and modules) again on their oldest Python,
+# 3.9: the Python of the nodes' own Debian 11 root (tests/services/edge_nodes/build-root.sh, built for the system
+# tests anyway), run in a throw-away overlay of that root (in-root.sh). The controller-side tests (filter, lookup,
+# plugin_utils, roles, tools) are left out: they need Python 3.11+, as ansible-core 2.19's controller does.
+# ansible-core does not install on 3.9: .venv's `ansible` package is bound into the root alone, at its own path,
+# for ansible.module_utils (Python 3.8+). pytest, hypothesis and the node libraries go into a virtualenv made by
+# the root's Python without pip, from wheels tools/wheelhouse.py fetches for it and with pip run from its wheel, as
+# on the nodes (wheelhouse.json's "install"); both are cached under PY39_CACHE, keyed by root and requirements.
+PY39_CACHE ?= /var/cache/mnaas-backup/units-py39
+PY39_TESTS := tests/unit/plugins/module_utils tests/unit/plugins/modules
+# pip download evaluates environment markers for the Python it runs on, not for --python-version: the back-ports
+# pytest and hypothesis require only below Python 3.11 are named here.
+PY39_BACKPORTS := exceptiongroup>=1 tomli>=1
+units-py39: venv collection
+	in_root=$(CURDIR)/tests/services/edge_nodes/in-root.sh
+	root=$$(bash tests/services/edge_nodes/build-root.sh)
+	mkdir -p $(PY39_CACHE)
+	requirements=$(BUILD)/units-py39-requirements.txt
+	{ cat requirements-nodes.txt; grep -E '^(pytest|hypothesis)[<>=]' tests/requirements.txt; echo '$(PY39_BACKPORTS)'; } \
+	  | sed 's/ *#.*//' | tr ' ' '\n' | grep . >$$requirements
+	cache=$(PY39_CACHE)/$$({ basename "$$root"; cat $$requirements; } | sha256sum | cut -c1-12)
+	exec 8>$(PY39_CACHE)/.lock
+	flock 8
+	if [ ! -f $$cache/.complete ]; then
+	  echo "units-py39: wheels and virtualenv for Python 3.9 into $$cache (once)"
+	  rm -rf $$cache
+	  $(VPY) tools/wheelhouse.py --python 3.9 --glibc 2.31 -r $$requirements -o $$cache/wheels
+	  install=$$($(VPY) -c 'import json, sys; print(json.load(open(sys.argv[1]))["install"])' $$cache/wheels/wheelhouse.json)
+	  install=$${install//VENV/$$cache/venv}
+	  $$in_root --rw $$cache -- sh -c "$${install//DIR/$$cache/wheels}" >/dev/null
+	  touch $$cache/.complete
+	fi
+	flock -u 8
+	ansible=$$($(VPY) -c 'import ansible, os; print(os.path.dirname(ansible.__file__))')
+	cd $(COLL_DIR)
+	rc=0
+	$$in_root --rw $(BUILD) --ro $$cache --ro $$ansible -- env PYTHONPATH=$(BUILD):$${ansible%/*} PIP_FIND_LINKS=$$cache/wheels \
+	  $$cache/venv/bin/python -m pytest --import-mode=importlib -p no:cacheprovider $(PY39_TESTS) || rc=$$?
+	[ $$rc -ne 5 ] || echo "units-py39: FAILED - no unit tests collected" >&2
+	exit $$rc
+
+# The SFTP location's unit tests again with paramiko 2.12.0 and cryptography 38.0.4, Debian 12's python3-paramiko and
+# python3-cryptography: the oldest paramiko its fast path covers (.venv has the newest from PyPI). Its own venv, from
+# the same tests/requirements.txt, then that pair (pip's note that ansible-lint wants a newer cryptography is expected:
+# ansible-lint does not run there); with today's cryptography, paramiko 2.12 cannot read the encrypted keys the tests write.
+PARAMIKO_OLD      := 2.12.0
+PARAMIKO_OLD_DEPS := cryptography==38.0.4
+PARAMIKO_VENV     := $(BUILD)/venv-paramiko-2.12
+units-paramiko: venv collection
+	pins="paramiko==$(PARAMIKO_OLD) $(PARAMIKO_OLD_DEPS)"
+	stamp=$(PARAMIKO_VENV)/.installed
+	if [ "$$(cat $$stamp 2>/dev/null)" != "$$pins" ] || [ tests/requirements.txt -nt $$stamp ]; then
+	  rm -rf $(PARAMIKO_VENV)
+	  $(PYTHON) -m venv $(PARAMIKO_VENV)
+	  $(PARAMIKO_VENV)/bin/python -m pip install -q -r tests/requirements.txt
+	  $(PARAMIKO_VENV)/bin/python -m pip install -q $$pins
+	  echo "$$pins" >$$stamp
+	fi
+	cd $(COLL_DIR)
+	rc=0
+	PYTHONPATH=$(BUILD)$${PYTHONPATH:+:$$PYTHONPATH} $(PARAMIKO_VENV)/bin/python -m pytest --import-mode=importlib -p no:cacheprovider \
+	  tests/unit/plugins/module_utils/_locations/ || rc=$$?
+	[ $$rc -ne 5 ] || echo "units-paramiko: FAILED - no unit tests collected" >&2
+	exit $$rc
+
+# ansible-test's integration targets (tests/integration/targets: each module on this machine with local directories and
+# the SQLite warehouse, and the role on the demo inventory, run twice), from the copy as sanity runs; --local: no
+# container, nothing downloaded. The targets write only under ansible-test's output dir (tests/output in the copy).
+integration: venv collection
+	cd $(COLL_DIR)
+	ansible-test integration --local --color no
 
 # System tests (pytest files under tests/system) drive ansible-playbook and the locations against real services:
 # two sshd edge nodes, HDFS (NameNode + DataNode) and a HiveServer2-protocol server, all on loopback.

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import base64
-import ensurepip
 import hashlib
 import json
 import os
@@ -16,6 +15,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+try:
+    import ensurepip
+except ImportError:  # Debian's Python without python3-venv, the edge nodes' own
+    ensurepip = None
 
 from ansible_collections.mnaas.backup.plugins.module_utils import _node_env, _requirements
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, ConfigError
@@ -306,11 +310,16 @@ def make_wheel(directory: Path, name: str = 'tinylib', version: str = '1.0') -> 
 
 def offline_pip_wheel() -> Path:
     """A pip wheel found without the network: the one bundled with this Python's ensurepip (Debian keeps it in
-    /usr/share/python-wheels), else the one `make wheelhouse` put in the build's wheelhouse."""
-    places = [Path(ensurepip.__file__).parent / '_bundled']
-    if getattr(ensurepip, '_WHEEL_PKG_DIR', None):
-        places.append(Path(ensurepip._WHEEL_PKG_DIR))  # pylint: disable=protected-access
-    places += [Path('/usr/share/python-wheels'), COLLECTION.parents[2] / 'wheelhouse', COLLECTION / '.build' / 'wheelhouse']
+    /usr/share/python-wheels), else one in pip's own find-links (PIP_FIND_LINKS: `make units-py39` sets it), else
+    the one `make wheelhouse` put in the build's wheelhouse."""
+    places = []
+    if ensurepip is not None:
+        places.append(Path(ensurepip.__file__).parent / '_bundled')
+        if getattr(ensurepip, '_WHEEL_PKG_DIR', None):
+            places.append(Path(ensurepip._WHEEL_PKG_DIR))  # pylint: disable=protected-access
+    places.append(Path('/usr/share/python-wheels'))
+    places += [Path(links) for links in os.environ.get('PIP_FIND_LINKS', '').split()]
+    places += [COLLECTION.parents[2] / 'wheelhouse', COLLECTION / '.build' / 'wheelhouse']
     for place in places:
         found = sorted(place.glob('pip-*.whl'))
         if found:
