@@ -14,6 +14,10 @@
 #   MNAAS_NODE_MIRROR       Debian mirror (default http://deb.debian.org/debian)
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+log_prefix=edge_nodes/build-root.sh
+
 cache=${MNAAS_NODE_ROOT_CACHE:-/var/cache/mnaas-backup/node-roots}
 suite=${MNAAS_NODE_SUITE:-bullseye}
 mirror=${MNAAS_NODE_MIRROR:-http://deb.debian.org/debian}
@@ -23,10 +27,6 @@ packages=python3,openssh-server,faketime,rsync
 # Bump when the post-processing below changes: the key then names a new root.
 layout=1
 
-die() {
-  echo "edge_nodes/build-root.sh: $*" >&2
-  exit 1
-}
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap)"
 
 key=$(printf '%s\n' "$suite" "$mirror" "$packages" "$layout" | sha256sum | cut -c1-12)
@@ -36,12 +36,7 @@ if [ -f "$root/.mnaas-node-root" ]; then
   exit 0
 fi
 
-if ! command -v debootstrap >/dev/null; then
-  echo "edge_nodes/build-root.sh: installing debootstrap" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-fi
+command -v debootstrap >/dev/null || apt_install debootstrap
 
 mkdir -p "$cache"
 exec 8>"$cache/.lock"
@@ -49,7 +44,7 @@ flock 8
 if [ ! -f "$root/.mnaas-node-root" ]; then
   building=$root.building
   rm -rf "$building"
-  echo "edge_nodes/build-root.sh: building the $suite node root in $root (a few minutes, once)" >&2
+  log "building the $suite node root in $root (a few minutes, once)"
   if ! debootstrap --variant=minbase --include="$packages" "$suite" "$building" "$mirror" >"$cache/debootstrap-$key.log" 2>&1; then
     tail -n 30 "$cache/debootstrap-$key.log" >&2
     die "debootstrap failed (log above, $cache/debootstrap-$key.log)"

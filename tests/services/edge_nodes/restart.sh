@@ -13,6 +13,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+log_prefix=edge_nodes/restart.sh
 base=${MNAAS_EDGES_BASE:-/tmp/mnaas-edges}
 reload=0
 down=0
@@ -29,16 +32,10 @@ done
 [ -n "$node" ] || { echo "usage: restart.sh [--reload | --down SECONDS] edge1|edge2" >&2; exit 2; }
 dir=$base/$node
 
-die() {
-  echo "edge_nodes/restart.sh: $*" >&2
-  exit 1
-}
-
 listener() {  # the node's listening sshd, checked by its command line
   local pid
-  [ -s "$dir/sshd.pid" ] || return 1
-  pid=$(cat "$dir/sshd.pid")
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-f $dir/sshd_config" && echo "$pid"
+  pid=$(live_pid "$dir/sshd.pid" "-f $dir/sshd_config")
+  [ -n "$pid" ] && echo "$pid"
 }
 
 login() {
@@ -51,11 +48,7 @@ login() {
 }
 
 wait_login() {
-  for _try in $(seq 100); do
-    login 2>/dev/null && return 0
-    sleep 0.1
-  done
-  login || die "$node: no key-based login after the restart (see $dir/sshd.log)"
+  poll 100 login 2>/dev/null || login || die "$node: no key-based login after the restart (see $dir/sshd.log)"
 }
 
 pid=$(listener) || die "$node is not running (start it with start.sh)"
@@ -70,16 +63,11 @@ fi
 
 namespace=$(cat "$dir/mntns")
 kill -TERM "$pid"
-for _try in $(seq 50); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-kill -0 "$pid" 2>/dev/null && die "$node: the listener $pid is still there 5 s after TERM"
+wait_gone 5 "$pid" || die "$node: the listener $pid is still there 5 s after TERM"
 sleep "$down"
 
 # A process still in the node's mount namespace (a session) to enter its namespaces through.
-ns=$(sed 's/\[/\\[/; s/\]/\\]/' <<<"$namespace")
-inside=$(find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/mnt' -lname "$ns" 2>/dev/null | cut -d/ -f3 | head -1 || true)
+inside=$(namespace_pids "$namespace" | head -1 || true)
 if [ -z "$inside" ]; then
   flock -u 9
   MNAAS_EDGES_BASE=$base "$here/start.sh" >/dev/null
@@ -87,11 +75,9 @@ if [ -z "$inside" ]; then
 fi
 # Without -D sshd detaches itself (as the system's sshd does) and writes its pid file.
 nsenter --target "$inside" --mount --uts --root -- /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
-for _try in $(seq 50); do
-  new=$(listener) && [ "$new" != "$pid" ] && break
-  sleep 0.1
-done
-if ! { new=$(listener) && [ "$new" != "$pid" ]; }; then
-  die "$node: no new listener after the restart (see $dir/sshd.log)"
-fi
+new_listener() {
+  local new
+  new=$(listener) && [ "$new" != "$pid" ]
+}
+poll 50 new_listener || die "$node: no new listener after the restart (see $dir/sshd.log)"
 wait_login

@@ -18,16 +18,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+log_prefix=edge_nodes/start.sh
 base=${MNAAS_EDGES_BASE:-/tmp/mnaas-edges}
 port=${MNAAS_EDGES_PORT:-2222}
 storage_size=${MNAAS_EDGES_STORAGE_SIZE:-}
 nodes=(edge1 edge2)
 declare -A addr=([edge1]=127.0.0.11 [edge2]=127.0.0.12)
-
-die() {
-  echo "edge_nodes/start.sh: $*" >&2
-  exit 1
-}
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (mount namespaces, sshd)"
 case $base in
@@ -38,10 +36,7 @@ esac
 # The host needs only the SSH client (ssh-keygen, and ssh for the readiness check): each node's sshd, its
 # Python and everything else it runs come from its own Debian root (build-root.sh).
 if ! command -v ssh-keygen >/dev/null || ! command -v ssh >/dev/null; then
-  echo "edge_nodes/start.sh: installing openssh-client" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends openssh-client >/dev/null
+  apt_install openssh-client
 fi
 root=$("$here/build-root.sh")
 [ -x "$root/usr/sbin/sshd" ] || die "no sshd in the node root $root"
@@ -128,10 +123,7 @@ for node in "${nodes[@]}"; do
 done
 
 running() {  # running NODE: its sshd is alive and is the one started for it
-  local pid_file=$base/$1/sshd.pid pid
-  [ -s "$pid_file" ] || return 1
-  pid=$(cat "$pid_file")
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-f $base/$1/sshd_config"
+  [ -n "$(live_pid "$base/$1/sshd.pid" "-f $base/$1/sshd_config")" ]
 }
 
 login() {  # login NODE: a real key-based login with strict host key checking
@@ -167,26 +159,20 @@ for node in "${nodes[@]}"; do
   started+=("$node")
 done
 
+up() {  # up NODE: it accepts a login; dies when its sshd has exited
+  if ! kill -0 "${launcher[$1]}" 2>/dev/null; then
+    cat "$base/$1/sshd.log" >&2
+    die "$1: sshd exited during start (log above, $base/$1/sshd.log)"
+  fi
+  running "$1" && login "$1" 2>/dev/null
+}
+
 for node in "${started[@]}"; do
-  for _try in $(seq 100); do
-    if ! kill -0 "${launcher[$node]}" 2>/dev/null; then
-      cat "$base/$node/sshd.log" >&2
-      die "$node: sshd exited during start (log above, $base/$node/sshd.log)"
-    fi
-    if running "$node" && login "$node" 2>/dev/null; then
-      break
-    fi
-    sleep 0.1
-  done
-  login "$node" || die "$node: no key-based login to ${addr[$node]}:$port (see $base/$node/sshd.log)"
+  poll 100 up "$node" || login "$node" || die "$node: no key-based login to ${addr[$node]}:$port (see $base/$node/sshd.log)"
   readlink "/proc/$(cat "$base/$node/sshd.pid")/ns/mnt" >"$base/$node/mntns"
 done
 for node in "${reloaded[@]}"; do  # listening again once it has re-executed itself
-  for _try in $(seq 100); do
-    login "$node" 2>/dev/null && break
-    sleep 0.1
-  done
-  login "$node" || die "$node: no key-based login after reloading sshd (see $base/$node/sshd.log)"
+  poll 100 login "$node" 2>/dev/null || login "$node" || die "$node: no key-based login after reloading sshd (see $base/$node/sshd.log)"
 done
 
 cat >"$base/env" <<ENV

@@ -6,6 +6,9 @@
 #   stop.sh [--purge] [edge1|edge2 ...]    --purge also removes $MNAAS_EDGES_BASE (keys, storage)
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+log_prefix=edge_nodes/stop.sh
 base=${MNAAS_EDGES_BASE:-/tmp/mnaas-edges}
 purge=0
 nodes=()
@@ -24,17 +27,10 @@ if [ -z "${MNAAS_EDGES_LOCKED:-}" ]; then  # start.sh calls us with its lock hel
 fi
 
 node_pids() {  # node_pids NODE: its sshd (checked by command line) and every process in its mount namespace
-  local dir=$base/$1 pid ns
-  if [ -s "$dir/sshd.pid" ]; then
-    pid=$(cat "$dir/sshd.pid")
-    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-f $dir/sshd_config"; then
-      echo "$pid"
-    fi
-  fi
+  local dir=$base/$1
+  live_pid "$dir/sshd.pid" "-f $dir/sshd_config"
   if [ -s "$dir/mntns" ]; then
-    # "mnt:[4026532195]" -> a find pattern with the brackets escaped
-    ns=$(sed 's/\[/\\[/; s/\]/\\]/' "$dir/mntns")
-    find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/mnt' -lname "$ns" 2>/dev/null | cut -d/ -f3
+    namespace_pids "$(cat "$dir/mntns")"
   fi
   return 0
 }
@@ -49,21 +45,7 @@ for node in "${nodes[@]}"; do
   fi
 done
 if [ "${#pids[@]}" -gt 0 ]; then
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  alive=("${pids[@]}")
-  for _try in $(seq 50); do
-    still=()
-    for pid in "${alive[@]}"; do
-      if kill -0 "$pid" 2>/dev/null; then still+=("$pid"); fi
-    done
-    alive=("${still[@]}")
-    [ "${#alive[@]}" -gt 0 ] || break
-    sleep 0.1
-  done
-  if [ "${#alive[@]}" -gt 0 ]; then
-    echo "killing ${alive[*]} (still alive 5 s after TERM)"
-    kill -KILL "${alive[@]}" 2>/dev/null || true
-  fi
+  terminate 5 "${pids[@]}"
 fi
 for node in "${nodes[@]}"; do
   rm -f "$base/$node/sshd.pid" "$base/$node/mntns"

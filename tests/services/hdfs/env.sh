@@ -14,10 +14,14 @@
 # needs its own base and both ports, e.g. MNAAS_HDFS_BASE=/tmp/x MNAAS_HDFS_RPC_PORT=18020 MNAAS_HDFS_HTTP_PORT=19870.
 
 HDFS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HDFS_HERE/../lib.sh"
 HDFS_LIB=${MNAAS_HDFS_LIB:-$HOME/.cache/mnaas-backup/hdfs-lib}
 HDFS_BASE=${MNAAS_HDFS_BASE:-/tmp/mnaas-hdfs}
 HDFS_PID_FILE=$HDFS_BASE/hdfs.pid
 HDFS_LOG=$HDFS_BASE/hdfs.log
+log_prefix=hdfs
+log_file=$HDFS_LOG
 HDFS_READY_FILE=$HDFS_BASE/cluster-conf.xml
 HDFS_KEEP=${MNAAS_HDFS_KEEP:-}
 # The first NameNode storage directory MiniDFSCluster manages: present once a namespace was formatted there.
@@ -66,13 +70,7 @@ hdfs_check_base() {
 
 # The pid of our running cluster JVM, or nothing (a stale or foreign pid file yields nothing).
 hdfs_our_pid() {
-  local pid
-  [ -f "$HDFS_PID_FILE" ] || return 0
-  pid=$(cat "$HDFS_PID_FILE" 2>/dev/null || true)
-  case "$pid" in '' | *[!0-9]*) return 0 ;; esac
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE "$HDFS_MAIN|$HDFS_FALLBACK_MAIN"; then
-    echo "$pid"
-  fi
+  live_pid "$HDFS_PID_FILE" "$HDFS_MAIN" "$HDFS_FALLBACK_MAIN"
 }
 
 # Write core-site.xml, hdfs-site.xml and log4j.properties into directory $1; $2 is the log level,

@@ -13,21 +13,6 @@ set -euo pipefail
 
 TIMEOUT=${MNAAS_HDFS_TIMEOUT:-180}
 
-log() { echo "hdfs: $*" >&2; }
-
-die() {
-  log "$*"
-  if [ -f "$HDFS_LOG" ]; then
-    log "last lines of $HDFS_LOG:"
-    tail -n 40 "$HDFS_LOG" >&2
-  fi
-  exit 1
-}
-
-need() {
-  command -v "$1" >/dev/null 2>&1 || die "$1 is needed ($2) and is not on PATH"
-}
-
 http_answers() {
   curl -fs -o /dev/null --max-time 5 "$HDFS_URL/webhdfs/v1/?op=LISTSTATUS&user.name=root"
 }
@@ -39,7 +24,7 @@ out_of_safe_mode() {
 }
 
 port_answers() {
-  curl -s -o /dev/null --max-time 5 "$HDFS_URL/" || (exec 3<>"/dev/tcp/127.0.0.1/$HDFS_RPC_PORT") 2>/dev/null
+  curl -s -o /dev/null --max-time 5 "$HDFS_URL/" || port_open 127.0.0.1 "$HDFS_RPC_PORT"
 }
 
 # 1. The jars, downloaded once into the cache.
@@ -112,21 +97,14 @@ launch() {
 
 # 4. Ready when the configuration was written (the DataNode registered), WebHDFS lists / and the
 #    NameNode is out of safe mode.
+ready() {
+  [ -f "$HDFS_READY_FILE" ] && http_answers && out_of_safe_mode
+}
+
 wait_ready() {
-  local pid=$1 start=$SECONDS
-  while :; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      die "the HDFS JVM (pid $pid) died while starting"
-    fi
-    if [ -f "$HDFS_READY_FILE" ] && http_answers && out_of_safe_mode; then
-      log "ready after $((SECONDS - start)) s: $HDFS_URL (WebHDFS), hdfs://127.0.0.1:$HDFS_RPC_PORT"
-      return 0
-    fi
-    if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
-      die "not ready after $TIMEOUT s (pid $pid still running; stop it with stop.sh)"
-    fi
-    sleep 1
-  done
+  local start=$SECONDS
+  wait_started "$1" "$TIMEOUT" "HDFS JVM" ready
+  log "ready after $((SECONDS - start)) s: $HDFS_URL (WebHDFS), hdfs://127.0.0.1:$HDFS_RPC_PORT"
 }
 
 main() {

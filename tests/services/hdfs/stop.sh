@@ -11,20 +11,11 @@ set -euo pipefail
 hdfs_check_base
 pid=$(hdfs_our_pid)
 if [ -n "$pid" ]; then
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 30); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "hdfs: pid $pid did not stop within 30 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
-  echo "hdfs: stopped pid $pid" >&2
+  terminate 30 "$pid"
+  log "stopped pid $pid"
 fi
 if [ "$HDFS_KEEP" = 1 ]; then
-  echo "hdfs: kept $HDFS_BASE (MNAAS_HDFS_KEEP=1)" >&2
+  log "kept $HDFS_BASE (MNAAS_HDFS_KEEP=1)"
 else
   rm -rf "$HDFS_BASE"
 fi

@@ -15,6 +15,8 @@
 # The server is the Spark Thrift Server of PyPI's pyspark: the HiveServer2 protocol, Spark SQL dialect.
 
 HS2_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$HS2_HERE/../lib.sh"
 HS2_REPO=$(cd "$HS2_HERE/../../.." && pwd)
 HS2_PYTHON=${MNAAS_PYTHON:-$HS2_REPO/.venv/bin/python}
 HS2_BASE=${MNAAS_HS2_BASE:-/tmp/mnaas-hs2}
@@ -24,6 +26,8 @@ HS2_HTTP_PATH=cliservice
 HS2_HOST=127.0.0.1
 HS2_PID_FILE=$HS2_BASE/hs2.pid
 HS2_LOG=$HS2_BASE/hs2.log
+log_prefix=hiveserver2
+log_file=$HS2_LOG
 HS2_MARK=$HS2_BASE/.mnaas-hs2
 HS2_KEEP=${MNAAS_HS2_KEEP:-}
 HS2_MAIN=org.apache.spark.sql.hive.thriftserver.HiveThriftServer2
@@ -34,7 +38,7 @@ HS2_PYHIVE_REQUIREMENT='pyhive[hive-pure-sasl]==0.7.0'
 hs2_check_base() {
   case "$HS2_BASE" in
     '' | / | /tmp | /tmp/ | "$HOME" | "$HOME"/ | /work | /work/*)
-      echo "hiveserver2: MNAAS_HS2_BASE=$HS2_BASE is not a directory this script may own and remove" >&2
+      log "MNAAS_HS2_BASE=$HS2_BASE is not a directory this script may own and remove"
       exit 2
       ;;
   esac
@@ -42,7 +46,7 @@ hs2_check_base() {
 
 hs2_check_python() {
   if [ ! -x "$HS2_PYTHON" ]; then
-    echo "hiveserver2: no Python at $HS2_PYTHON (set MNAAS_PYTHON, or run make venv)" >&2
+    log "no Python at $HS2_PYTHON (set MNAAS_PYTHON, or run make venv)"
     exit 2
   fi
 }
@@ -54,18 +58,12 @@ hs2_spark_home() {
 
 # The pid of our running server JVM, or nothing (a stale or foreign pid file yields nothing).
 hs2_our_pid() {
-  local pid
-  [ -f "$HS2_PID_FILE" ] || return 0
-  pid=$(cat "$HS2_PID_FILE" 2>/dev/null || true)
-  case "$pid" in '' | *[!0-9]*) return 0 ;; esac
-  if kill -0 "$pid" 2>/dev/null && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF "$HS2_MAIN"; then
-    echo "$pid"
-  fi
+  live_pid "$HS2_PID_FILE" " $HS2_MAIN "
 }
 
 # True when something accepts TCP connections on the server's port.
 hs2_port_answers() {
-  (exec 3<>"/dev/tcp/$HS2_HOST/$HS2_PORT") 2>/dev/null
+  port_open "$HS2_HOST" "$HS2_PORT"
 }
 
 # What a JDBC URL adds after host:port for the transport.

@@ -15,21 +15,6 @@ set -euo pipefail
 
 TIMEOUT=${MNAAS_HS2_TIMEOUT:-180}
 
-log() { echo "hiveserver2: $*" >&2; }
-
-die() {
-  log "$*"
-  if [ -f "$HS2_LOG" ]; then
-    log "last lines of $HS2_LOG:"
-    tail -n 40 "$HS2_LOG" >&2
-  fi
-  exit 1
-}
-
-need() {
-  command -v "$1" >/dev/null 2>&1 || die "$1 is needed ($2) and is not on PATH"
-}
-
 # 1. pyspark and PyHive in the Python's environment, installed once.
 install_missing() {
   local have
@@ -99,21 +84,14 @@ PY
 }
 
 # 3. Ready when the port is open and SELECT 1 answers.
+ready() {
+  hs2_port_answers && select_one
+}
+
 wait_ready() {
-  local pid=$1 start=$SECONDS
-  while :; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      die "the server JVM (pid $pid) died while starting"
-    fi
-    if hs2_port_answers && select_one; then
-      log "ready after $((SECONDS - start)) s: jdbc:hive2://$HS2_HOST:$HS2_PORT$(hs2_jdbc_suffix) (pid $pid)"
-      return 0
-    fi
-    if [ $((SECONDS - start)) -ge "$TIMEOUT" ]; then
-      die "not ready after $TIMEOUT s (pid $pid still running; stop it with stop.sh)"
-    fi
-    sleep 1
-  done
+  local start=$SECONDS
+  wait_started "$1" "$TIMEOUT" "server JVM" ready
+  log "ready after $((SECONDS - start)) s: jdbc:hive2://$HS2_HOST:$HS2_PORT$(hs2_jdbc_suffix) (pid $1)"
 }
 
 main() {

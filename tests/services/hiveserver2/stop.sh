@@ -11,24 +11,15 @@ set -euo pipefail
 hs2_check_base
 pid=$(hs2_our_pid)
 if [ -n "$pid" ]; then
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "hiveserver2: pid $pid did not stop within 60 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-  fi
-  echo "hiveserver2: stopped pid $pid" >&2
+  terminate 60 "$pid"
+  log "stopped pid $pid"
 fi
 if [ "$HS2_KEEP" = 1 ]; then
-  echo "hiveserver2: kept $HS2_BASE (MNAAS_HS2_KEEP=1)" >&2
+  log "kept $HS2_BASE (MNAAS_HS2_KEEP=1)"
 elif [ -d "$HS2_BASE" ]; then
   if [ -f "$HS2_MARK" ]; then
     rm -rf "$HS2_BASE"
   else
-    echo "hiveserver2: $HS2_BASE was not created by start.sh ($HS2_MARK missing); left alone" >&2
+    log "$HS2_BASE was not created by start.sh ($HS2_MARK missing); left alone"
   fi
 fi
