@@ -48,7 +48,19 @@ class _Replies:
         return self.replies.pop(num)
 
 
-class _Reader(_Replies):
+class _Stream(_Replies):
+    """One open file's pipelined requests: ``request`` bytes each, as many in flight as PIPELINE_BYTES hold."""
+
+    def __init__(self, loc, client, path: str, handle: bytes, request: int) -> None:
+        super().__init__(client)
+        self.loc = loc
+        self.path = path
+        self.handle = handle
+        self.request = request
+        self.depth = max(2, PIPELINE_BYTES // request)
+
+
+class _Reader(_Stream):
     """A file read with many requests in flight; sizes from the listing avoid a wasted round trip.
 
     With the request that should find the end of the file goes an LSTAT of the path: the server
@@ -57,12 +69,7 @@ class _Reader(_Replies):
     """
 
     def __init__(self, loc, client, path: str, handle: bytes, size_hint: int | None) -> None:
-        super().__init__(client)
-        self.loc = loc
-        self.path = path
-        self.handle = handle
-        self.request = loc.read_size
-        self.depth = max(2, PIPELINE_BYTES // self.request)
+        super().__init__(loc, client, path, handle, loc.read_size)
         self.pending: collections.deque = collections.deque()   # [num, offset, length] in offset order
         self.chunks: collections.deque = collections.deque()
         self.buffered = 0
@@ -186,16 +193,11 @@ class _Reader(_Replies):
         self.close()
 
 
-class _Writer(_Replies):
+class _Writer(_Stream):
     """A new file written with many requests in flight; errors surface at the latest in ``close``."""
 
     def __init__(self, loc, client, path: str, handle: bytes) -> None:
-        super().__init__(client)
-        self.loc = loc
-        self.path = path
-        self.handle = handle
-        self.request = loc.write_size
-        self.depth = max(2, PIPELINE_BYTES // self.request)
+        super().__init__(loc, client, path, handle, loc.write_size)
         self.pending: collections.deque = collections.deque()
         self.buf = bytearray()
         self.offset = 0
