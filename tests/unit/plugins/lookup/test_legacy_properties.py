@@ -4,8 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lookup plugin: options, one result, errors as AnsibleLookupError naming file:line: key, warnings through Display.
 
-The parser and the mapping are tested in tests/unit/plugins/plugin_utils/test_legacy.py (including the
-hypothesis round trips); here the glue: the lookup is built as Ansible's plugin loader builds it
+The parser and the mapping are tested in tests/unit/plugins/plugin_utils/ (test_legacy_parse.py, test_legacy.py,
+including the hypothesis round trips); here the glue: the lookup is built as Ansible's plugin loader builds it
 (its documented options registered under its name) and run.
 """
 
