@@ -10,15 +10,16 @@ import datetime as dt
 import json
 import os
 import re
-import signal
 import time
 
 import pytest
 
+from support.night import big_csv
+from support.processes import kill_tree
+
 BIG_FILES = ("ACME_TELEMATICS", "GLOBEX_FLEET", "INITECH_METERS")
 BIG_MIB = 150
 KILL_TIMEOUT = 60
-LINES_PER_MIB = 16384  # 63 random hex characters and a newline per line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,74 +62,6 @@ def test_conflict_left_untouched(night):
 # ---------------------------------------------------------------------------------------------
 # A run killed in the middle of a copy
 
-def _big_csv(mib: int):
-    """A CSV of about mib MiB: a header, then a random 1 MiB block of lines repeated."""
-    raw = os.urandom(LINES_PER_MIB * 63 // 2).hex().encode("ascii")
-    block = b"".join(raw[i:i + 63] + b"\n" for i in range(0, len(raw), 63))
-    assert len(block) == 1 << 20
-    yield b"msisdn_hash,payload\n"
-    yield from [block] * mib
-
-
-def _process_tree(pid: int) -> list:
-    """pid and all its descendants, from /proc."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry, encoding="utf-8", errors="replace") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether pid still runs (a zombie does not)."""
-    try:
-        with open("/proc/%d/stat" % pid, encoding="utf-8", errors="replace") as handle:
-            return handle.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _kill_tree(proc) -> None:
-    """SIGKILL the playbook's process group and every descendant, as a crash would.
-
-    Ansible's workers call setsid(), so the modules they run are not in the playbook's process
-    group: the whole tree is stopped first (so nothing forks or commits meanwhile), then killed.
-    """
-    stopped = set()
-    while True:
-        new = [pid for pid in _process_tree(proc.pid) if pid not in stopped]
-        if not new:
-            break
-        for pid in new:
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                pass
-            stopped.add(pid)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for pid in stopped:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=30)
-    deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in stopped):
-        assert time.monotonic() < deadline, "processes survived SIGKILL: %s" % [pid for pid in stopped if _alive(pid)]
-        time.sleep(0.05)
-
-
 def _big_temps(night, names) -> list:
     """Temporary files of the big files, already holding data, in the primary's backup directories."""
     found = []
@@ -153,7 +86,7 @@ def test_sigkill_mid_copy(night, tmp_path):
     big = []
     for index, customer in enumerate(BIG_FILES):
         name = "%s_Traffic_20200101_%04d.csv" % (customer, 9001 + index)
-        night.add_file(customer, "traffic", name, _big_csv(BIG_MIB), oldest + index)
+        night.add_file(customer, "traffic", name, big_csv(BIG_MIB), oldest + index)
         big.append(name)
 
     log = tmp_path / "killed.log"
@@ -165,7 +98,7 @@ def test_sigkill_mid_copy(night, tmp_path):
             assert time.monotonic() < deadline, "no temporary file within %ss:\n%s" % (KILL_TIMEOUT, log.read_text())
             time.sleep(0.01)
     finally:
-        _kill_tree(proc)
+        kill_tree(proc)
     killed = log.read_text()
 
     # Nothing under a final name differs from its source; the temporary files stay; the locks stay.

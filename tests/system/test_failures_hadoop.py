@@ -12,41 +12,12 @@ cluster with tests/services/hdfs/stop.sh and starts it again with start.sh, and 
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import test_night_hadoop as hadoop_helpers
-except ImportError:  # --import-mode=importlib
-    _SPEC = importlib.util.spec_from_file_location('mnaas_test_night_hadoop', Path(__file__).with_name('test_night_hadoop.py'))
-    hadoop_helpers = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(hadoop_helpers)
-
-Hdfs = hadoop_helpers.Hdfs
-SERVICES = hadoop_helpers.SERVICES
-beeline = hadoop_helpers.beeline
-hdfs_tree = hadoop_helpers.hdfs_tree
-hadoop = hadoop_helpers.hadoop  # the fixture: both services answer
-
-
-def hdfs_files(base: str) -> list:
-    return sorted(path for path, stat in hdfs_tree(base).items() if stat[0] == 'FILE')
-
-
-def ledger_names(night) -> list:
-    return sorted(row['file_name'] for row in night.csv_rows(night.ledger)) if night.ledger.exists() else []
-
-
-def _script(name: str) -> None:
-    env = dict(os.environ, MNAAS_PYTHON=sys.executable)
-    proc = subprocess.run(['bash', str(SERVICES / 'hdfs' / name)], env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert proc.returncode == 0, 'tests/services/hdfs/%s failed:\n%s%s' % (name, proc.stdout, proc.stderr)
+from support.hadoop import Hdfs, beeline, hdfs_files, hdfs_script, ledger_names, per_customer_counts, warehouse_counts
 
 
 def test_hdfs_user_without_permission(night, hadoop):  # pylint: disable=redefined-outer-name,unused-argument
@@ -102,7 +73,7 @@ def test_namenode_stopped_mid_run(night, hadoop, tmp_path):  # pylint: disable=r
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGSTOP)
         try:
-            _script('stop.sh')
+            hdfs_script('stop.sh')
             stopped = True
         finally:
             os.killpg(proc.pid, signal.SIGCONT)
@@ -118,7 +89,7 @@ def test_namenode_stopped_mid_run(night, hadoop, tmp_path):  # pylint: disable=r
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         if stopped:
-            _script('start.sh')  # the fault fixed: a fresh, empty cluster (see above)
+            hdfs_script('start.sh')  # the fault fixed: a fresh, empty cluster (see above)
 
     hdfs.create()
     fixed = night.run(*night.extra_vars(**settings))
@@ -153,7 +124,7 @@ def test_failing_sql_statement(night, hadoop):  # pylint: disable=redefined-oute
     settings['mnaas_backup_refresh_statement'] = ''
     fixed = night.run(*night.extra_vars(**settings))
     hdfs.assert_counts(regular, fixed)
-    assert hadoop_helpers.warehouse_counts(database) == hadoop_helpers.per_customer_counts(night, regular)
+    assert warehouse_counts(database) == per_customer_counts(night, regular)
     assert hdfs.flag_content() == 'SUCCESS\n'
     assert ledger_names(night) == sorted(regular)
     assert night.tree_hash(night.landing) == landing

@@ -11,7 +11,6 @@ docs/reliability.md lists every input tried here and what happened. The sparse f
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,12 +18,9 @@ import time
 import uuid
 from pathlib import Path
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import conftest as night_helpers
-except ImportError:  # --import-mode=importlib
-    _SPEC = importlib.util.spec_from_file_location('mnaas_integration_conftest', Path(__file__).with_name('conftest.py'))
-    night_helpers = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(night_helpers)
+from support.night import age_in_flight
+from support.playbook import REPO_ROOT, RUN_TIMEOUT, Result, find_tool
+from support.processes import module_pids, peak_rss_kib
 
 SOAK = os.environ.get('MNAAS_RELIABILITY_SOAK', '') not in ('', '0')
 SPARSE_BYTES = (10 << 30) if SOAK else (256 << 20)
@@ -51,16 +47,15 @@ def run_sampled(night, *extra, log: Path, expect_rc: int = 0):
     peak = 0
     try:
         while proc.poll() is None:
-            pids = night_helpers.module_pids(proc.pid, 'discover') + night_helpers.module_pids(proc.pid, 'backup_copy')
-            peak = max(peak, night_helpers.peak_rss_kib(pids))
-            assert time.monotonic() - started < night_helpers.RUN_TIMEOUT * (4 if SOAK else 1), 'the run did not end'
+            pids = module_pids(proc.pid, 'discover') + module_pids(proc.pid, 'backup_copy')
+            peak = max(peak, peak_rss_kib(pids))
+            assert time.monotonic() - started < RUN_TIMEOUT * (4 if SOAK else 1), 'the run did not end'
             time.sleep(0.05)
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-    output = log.read_text(errors='replace')
-    result = night_helpers.Result(night.command(*extra), proc.returncode, output, night_helpers.parse_recap(output), time.monotonic() - started)
+    result = Result.read(night.command(*extra), proc.returncode, log, time.monotonic() - started)
     assert result.rc == expect_rc, 'ansible-playbook exited %s, expected %s%s' % (result.rc, expect_rc, result)
     return result, peak
 
@@ -85,7 +80,7 @@ def test_hostile_names_odd_entries_sparse_and_empty_files(night, tmp_path):
     """Odd names back up byte for byte on both nodes and count once; links, a FIFO, a directory and a name that is not UTF-8
     are left out with a warning naming them (the run does not hang on the FIFO, nothing outside the landing dir is read);
     a far-future mtime is backed up with a warning; nothing in a name is ever run; the rerun changes nothing."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     marker = 'MNAAS_RAN_%s' % uuid.uuid4().hex[:8]
     old = time.time() - 30 * 86400
     names = list(HOSTILE_NAMES) + ['GLOBEX_FLEET_Traffic_$(touch %s).csv' % marker, 'GLOBEX_FLEET_Traffic_`touch %s`.csv' % marker,
@@ -148,7 +143,7 @@ def test_hostile_names_odd_entries_sparse_and_empty_files(night, tmp_path):
     assert night.tree_hash(night.landing, dir_mtimes=True) == landing, 'the landing directory was changed'
     assert 0 < peak < PEAK_RSS_KIB, 'peak memory of the modules %d KiB with a %d-byte sparse file' % (peak, SPARSE_BYTES)
     ran = [p for where in (night.root, night.cwd) for p in where.rglob(marker)]
-    ran += [where / marker for where in (night_helpers.REPO_ROOT, Path.home(), Path('/'), Path('/tmp')) if (where / marker).exists()]
+    ran += [where / marker for where in (REPO_ROOT, Path.home(), Path('/'), Path('/tmp')) if (where / marker).exists()]
     assert not ran, 'a command substitution in a file name was run: %s' % ran
 
     before = night.tree_hash(night.root)
@@ -198,7 +193,7 @@ def test_crafted_customer_table_and_path_settings_refused(night, tmp_path):
 def test_legacy_file_substitutions_never_run(ansible_env, ansible_workdir, tmp_path):
     """Through the real migration playbook: every $(...) and backtick is reported with its line and key, none runs."""
     marker = tmp_path / 'ran'
-    example = night_helpers.REPO_ROOT / 'tests' / 'unit' / 'plugins' / 'lookup' / 'fixtures' / 'MNAAS_backup_files_process.properties'
+    example = REPO_ROOT / 'tests' / 'unit' / 'plugins' / 'lookup' / 'fixtures' / 'MNAAS_backup_files_process.properties'
     text = example.read_text()
     for old, new in (('edge2node=mtthdoped02', 'edge2node=$(touch %s)' % marker),
                      ('sem_extension=.sem', 'sem_extension=`touch %s`' % marker),
@@ -212,9 +207,9 @@ def test_legacy_file_substitutions_never_run(ansible_env, ansible_workdir, tmp_p
     output = tmp_path / 'inventory' / 'group_vars' / 'edge_nodes.yml'
     extra = {'legacy_properties': str(legacy), 'output': str(output), 'legacy_variables': {
         'dbname': 'mnaas', 'MNAASConfPath': '/c', 'MNAASLocalLogPath': '/l', 'MNAASLocalPath': '/p', 'MNAASInputPath': '/i'}}
-    proc = subprocess.run([night_helpers.find_tool('ansible-playbook'), str(night_helpers.REPO_ROOT / 'playbooks' / 'migrate_legacy.yml'),
+    proc = subprocess.run([find_tool('ansible-playbook'), str(REPO_ROOT / 'playbooks' / 'migrate_legacy.yml'),
                            '-e', json.dumps(extra)], env=ansible_env, cwd=ansible_workdir, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, timeout=night_helpers.RUN_TIMEOUT, check=False)
+                          stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT, check=False)
     out = proc.stdout.decode('utf-8', 'replace')
     assert proc.returncode == 2, out
     for key in ('edge2node: command substitution', 'sem_extension: command substitution', 'No_of_files_to_process: command substitution',
@@ -229,7 +224,7 @@ def test_legacy_file_substitutions_never_run(ansible_env, ansible_workdir, tmp_p
 
 def test_landing_with_100000_files_bounded_by_the_default_cap(night, tmp_path):
     """100,000 more files: one run takes exactly the 500 oldest still needing work, counts them once, holds the rest back."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     base = time.time() - 20 * 86400  # older than the generator's files: the whole batch comes from here
     many = []
     for index in range(MANY):
@@ -251,5 +246,5 @@ def test_landing_with_100000_files_bounded_by_the_default_cap(night, tmp_path):
     night.assert_counts(batch, result)
     night.assert_manifest(night.manifest, batch, result)
     assert night.flag.read_bytes() == b'SUCCESS\n', result
-    assert '%d file(s) backed up and counted' % CAP in result.output and 'held back: %d by the cap' % (pending - CAP) in result.output, result
+    assert '%d file(s) backed up and counted' % CAP in result.messages() and 'held back: %d by the cap' % (pending - CAP) in result.messages(), result
     assert 0 < peak < PEAK_RSS_KIB, 'peak memory of the modules %d KiB with %d files in the landing dir' % (peak, pending)

@@ -14,23 +14,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import yaml
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import conftest as night_helpers
-except ImportError:  # --import-mode=importlib
-    _SPEC = importlib.util.spec_from_file_location('mnaas_integration_conftest', Path(__file__).with_name('conftest.py'))
-    night_helpers = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(night_helpers)
+from support import playbook
+from support.night import INVENTORY, Night
+from support.playbook import REPO_ROOT, Result, find_tool
 
-REPO_ROOT = night_helpers.REPO_ROOT
 MIGRATE = REPO_ROOT / 'playbooks' / 'migrate_legacy.yml'
 EXAMPLE = REPO_ROOT / 'tests' / 'unit' / 'plugins' / 'lookup' / 'fixtures' / 'MNAAS_backup_files_process.properties'
 ARGUMENT_SPECS = REPO_ROOT / 'roles' / 'mnaas_backup' / 'meta' / 'argument_specs.yml'
@@ -44,20 +37,14 @@ LEGACY_KEYS = (
 )
 
 
-def ansible(args: list, env: dict, cwd: Path, expect_rc: int | None = 0) -> night_helpers.Result:
-    """Run an Ansible command to its end; its output parsed as the night fixture parses it."""
-    started = time.monotonic()
-    proc = subprocess.run(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=night_helpers.RUN_TIMEOUT, check=False)
-    output = proc.stdout.decode('utf-8', 'replace')
-    result = night_helpers.Result([str(a) for a in args], proc.returncode, output, night_helpers.parse_recap(output), time.monotonic() - started)
-    if expect_rc is not None:
-        assert result.rc == expect_rc, 'exited %s, expected %s%s' % (result.rc, expect_rc, result)
-    return result
+def ansible(args: list, env: dict, cwd: Path, expect_rc: int | None = 0) -> Result:
+    """Run an Ansible command to its end; its output and events read as the night fixture reads them."""
+    return playbook.run(args, env, cwd, expect_rc=expect_rc)
 
 
-def migrate(env: dict, cwd: Path, legacy: Path, common: dict, output: Path, *extra, expect_rc: int | None = 0, **more) -> night_helpers.Result:
+def migrate(env: dict, cwd: Path, legacy: Path, common: dict, output: Path, *extra, expect_rc: int | None = 0, **more) -> Result:
     extra_vars = dict(legacy_properties=str(legacy), legacy_variables=common, output=str(output), **more)
-    return ansible([night_helpers.find_tool('ansible-playbook'), str(MIGRATE), '-e', json.dumps(extra_vars)] + list(extra), env, cwd,
+    return ansible([find_tool('ansible-playbook'), str(MIGRATE), '-e', json.dumps(extra_vars)] + list(extra), env, cwd,
                    expect_rc=expect_rc)
 
 
@@ -66,9 +53,9 @@ def lookup_values(env: dict, cwd: Path, legacy: Path, common: dict) -> tuple:
     found = []
     for function in ('lookup', 'query'):
         expression = "{{ %s('mnaas.backup.legacy_properties', %s, common_variables=%s) }}" % (function, json.dumps(str(legacy)), json.dumps(common))
-        result = ansible([night_helpers.find_tool('ansible'), 'localhost', '-m', 'ansible.builtin.debug', '-a', json.dumps({'msg': expression})],
+        result = ansible([find_tool('ansible'), 'localhost', '-m', 'ansible.builtin.debug', '-a', json.dumps({'msg': expression})],
                          env, cwd)
-        found.append(json.loads(result.output.split(' => ', 1)[1])['msg'])
+        found.append(result.results('localhost')[0]['result']['msg'])
     return tuple(found)
 
 
@@ -84,7 +71,7 @@ def test_check_mode_shows_the_group_vars_and_writes_nothing(ansible_env, ansible
     plan = migrate(ansible_env, ansible_workdir, EXAMPLE, COMMON, output, '--check', '--diff')
     assert plan.recap['localhost']['changed'] == 2, plan  # the directory and the file
     assert not (tmp_path / 'inventory').exists(), 'check mode wrote %s%s' % (list(tmp_path.rglob('*')), plan)
-    lines = plan.output.splitlines()
+    lines = plan.diff_text().splitlines()
     for expected in ('+mnaas_backup_max_files: 500  # No_of_files_to_process (line 23)',
                      '+mnaas_backup_source_dir: "/app/hadoop_users/MNAAS/MNAAS_Input"  # the directory of MNAAS_backup_files_process_file_pattern (line 27)',
                      '+  traffic: "*_Traffic_*.csv"  # MNAAS_backup_files_process_file_pattern[traffic] (line 28)',
@@ -115,14 +102,14 @@ def test_real_run_writes_the_lookups_values(ansible_env, ansible_workdir, tmp_pa
 
     # Ansible loads the file back to the same values.
     (inventory / 'hosts.yml').write_text('edge_nodes:\n  hosts:\n    edge1: {}\n')
-    shown = ansible([night_helpers.find_tool('ansible-inventory'), '-i', str(inventory / 'hosts.yml'), '--host', 'edge1'],
+    shown = ansible([find_tool('ansible-inventory'), '-i', str(inventory / 'hosts.yml'), '--host', 'edge1'],
                     ansible_env, ansible_workdir)
     assert json.loads(shown.output[shown.output.index('{'):]) == written, shown
 
     again = migrate(ansible_env, ansible_workdir, EXAMPLE, COMMON, output)
     assert again.recap['localhost']['changed'] == 0, again
     plan = migrate(ansible_env, ansible_workdir, EXAMPLE, COMMON, output, '--check', '--diff')
-    assert plan.recap['localhost']['changed'] == 0 and '+++ after' not in plan.output, plan
+    assert plan.recap['localhost']['changed'] == 0 and '+++ after' not in plan.diff_text(), plan
     assert output.read_text(encoding='utf-8') == text
 
 
@@ -150,7 +137,7 @@ def test_broken_legacy_file_fails_and_writes_nothing(ansible_env, ansible_workdi
     assert '%s:44: MNAAS_backup_files_edgenode2_backup_dir[GLOBEX]: customer GLOBEX is not in' % legacy in result.output, result
     assert not (tmp_path / 'inventory').exists(), result
 
-    missing = ansible([night_helpers.find_tool('ansible-playbook'), str(MIGRATE), '-e', 'legacy_properties=%s' % legacy],
+    missing = ansible([find_tool('ansible-playbook'), str(MIGRATE), '-e', 'legacy_properties=%s' % legacy],
                       ansible_env, ansible_workdir, expect_rc=2)
     assert 'Give -e legacy_properties=' in missing.output, missing
 
@@ -228,7 +215,7 @@ mnaas_backup_refresh_statement: "{{ _legacy.mnaas_backup_refresh_statement }}"
 LOCAL = {'mnaas_backup_min_age': 3600}
 
 
-class InventoryNight(night_helpers.Night):
+class InventoryNight(Night):
     """A night run with its own inventory instead of inventory/demo."""
 
     def __init__(self, root: Path, summary: dict, env: dict, cwd: Path, inventory: Path) -> None:
@@ -237,7 +224,7 @@ class InventoryNight(night_helpers.Night):
 
     def command(self, *extra, check: bool = False, diff: bool = False) -> list:
         args = super().command(*extra, check=check, diff=diff)
-        args[args.index(str(night_helpers.INVENTORY))] = str(self.inventory)
+        args[args.index(str(INVENTORY))] = str(self.inventory)
         return args
 
 
@@ -247,11 +234,11 @@ def inventory_for(base: Path, compared: set) -> Path:
     inventory = base / 'inventory'
     (inventory / 'group_vars' / 'edge_nodes').mkdir(parents=True)
     (inventory / 'host_vars').mkdir()
-    shutil.copy(night_helpers.INVENTORY / 'hosts.yml', inventory / 'hosts.yml')
-    for source in (night_helpers.INVENTORY / 'host_vars').glob('*.yml'):
+    shutil.copy(INVENTORY / 'hosts.yml', inventory / 'hosts.yml')
+    for source in (INVENTORY / 'host_vars').glob('*.yml'):
         settings = {k: v for k, v in (yaml.safe_load(source.read_text()) or {}).items() if k not in compared}
         (inventory / 'host_vars' / source.name).write_text('---\n' + yaml.safe_dump(settings, sort_keys=False))
-    demo = yaml.safe_load((night_helpers.INVENTORY / 'group_vars' / 'edge_nodes.yml').read_text()) or {}
+    demo = yaml.safe_load((INVENTORY / 'group_vars' / 'edge_nodes.yml').read_text()) or {}
     settings = dict({k: v for k, v in demo.items() if k not in compared}, **LOCAL)
     (inventory / 'group_vars' / 'edge_nodes' / 'local.yml').write_text('---\n' + yaml.safe_dump(settings, sort_keys=False))
     return inventory

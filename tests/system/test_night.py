@@ -69,7 +69,7 @@ def test_check_mode_writes_nothing(night):
     assert not night.warehouse.exists() and not night.flag.exists() and not night.manifest.exists(), plan
     assert plan.changed("edge1") > 0 and plan.changed("edge2") > 0, plan
 
-    lines = plan.output.splitlines()
+    lines = plan.diff_text().splitlines()
     for customer in night.summary["customers"]:
         for host in night.hosts:
             header = "+++ after: %s" % (night.backup_root(host) / customer)

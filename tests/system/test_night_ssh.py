@@ -19,196 +19,13 @@ The nodes' storage is a directory of the host's ext4 root filesystem, which supp
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import shlex
-import subprocess
-import tarfile
 import time
-import uuid
 from pathlib import Path
 
-import pytest
-
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import conftest as helpers
-    import test_sftp_location as sftp_tests
-except ImportError:  # --import-mode=importlib
-    def _load(name: str, file: str):
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    helpers = _load('mnaas_integration_conftest', 'conftest.py')
-    sftp_tests = _load('mnaas_integration_sftp', 'test_sftp_location.py')
-
-REPO_ROOT = helpers.REPO_ROOT
-PLAYBOOK = REPO_ROOT / 'playbooks' / 'customer_backup.yml'
-BASE = sftp_tests.BASE
-CUSTOMERS = ('ACME_TELEMATICS', 'GLOBEX_FLEET')
-TEMP_MARK = '.mnaas-tmp.'
-OLD = 1_700_000_000
-NODES = ('edge1', 'edge2')
-
-
-@pytest.fixture(scope='module')
-def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):
-    """The two nodes (test_sftp_location's helper): started here unless they are up, stopped only if started here;
-    made ready by playbooks/prepare_nodes.yml (their virtualenvs, the secondary's SFTP-only key on the primary)."""
-    started = False
-    if os.environ.get('MNAAS_EDGES_STARTED') != '1' and not (sftp_tests._running('edge1') and sftp_tests._running('edge2')):
-        proc = subprocess.run([str(sftp_tests.EDGES / 'start.sh')], capture_output=True, text=True, timeout=180,
-                              env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)), check=False)
-        assert proc.returncode == 0, 'start.sh failed:\n%s\n%s' % (proc.stdout, proc.stderr)
-        started = True
-    nodes = sftp_tests.Edges(sftp_tests._read_env(BASE / 'env'), tmp_path_factory.mktemp('unused'))
-    helpers.prepare_shared_nodes(BASE, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp('prepare'))
-    yield nodes
-    if started:
-        subprocess.run([str(sftp_tests.EDGES / 'stop.sh')], check=True, capture_output=True, timeout=120,
-                       env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
-
-
-class SshNight:
-    """One test's directory on both nodes, its inventory, and the means to run the playbook and check the nodes."""
-
-    def __init__(self, edges, tmp: Path, env: dict, cwd: Path) -> None:
-        self.edges = edges
-        self.tmp = tmp
-        self.env = env
-        self.cwd = cwd
-        self.area = '/srv/mnaas/night-%s' % uuid.uuid4().hex[:10]
-        self.runs = 0
-        self.expected: dict = {}   # {name: customer} of the landing files a complete night backs up
-        self.inventory = self.write_inventory()
-
-    # -- layout --------------------------------------------------------------------------------
-    @property
-    def landing(self) -> str:
-        return self.area + '/MNAAS_Input'
-
-    def backup_dir(self, node: str, customer: str) -> str:
-        return '%s/%s/%s' % (self.area, 'backup1' if node == 'edge1' else 'backup2', customer)
-
-    @property
-    def flag(self) -> str:
-        return self.area + '/MNAAS_backup_files_process_ProcessStatusFile'
-
-    def write_inventory(self, **edge2_overrides) -> Path:
-        """The service's inventory (addresses, keys, known_hosts) with the nodes' roles, and group_vars for this area."""
-        group_vars = {
-            'mnaas_backup_source_dir': self.landing,
-            'mnaas_backup_header_lines': 1,
-            'mnaas_backup_customers': {c: {'backup_dir': self.backup_dir('edge1', c), 'edge2_backup_dir': self.backup_dir('edge2', c)}
-                                       for c in CUSTOMERS},
-            'mnaas_backup_state_dir': self.area + '/state',
-            'mnaas_backup_manifest_file': self.area + '/MNAAS_backup_files_process_list.csv',
-            'mnaas_backup_flag_file': self.flag,
-            'mnaas_backup_min_free_mb': 16,
-            'mnaas_backup_min_age': 3600,   # make_landing's in-flight files stay in flight for the whole test
-            # Host (ansible_host) and user (ansible_user) of the primary come from its inventory entry; the
-            # node-to-node port is the test sshd's; key and known_hosts are the secondary's own ~/.ssh ones.
-            'mnaas_backup_primary_location': {'port': self.edges.port},
-        }
-        # The virtualenv prepare_nodes.yml made (host vars: the service's inventory names the system Python there).
-        venv = {'ansible_python_interpreter': helpers.NODE_VENV_PYTHON}
-        return helpers.node_inventory(BASE, self.tmp / ('inventory-%s' % uuid.uuid4().hex[:6]), group_vars,
-                                      edge1=venv, edge2=dict(venv, **edge2_overrides))
-
-    # -- data on the nodes -----------------------------------------------------------------------
-    def ssh(self, node: str, command: str, check: bool = True) -> str:
-        return self.edges.ssh(node, command, check=check)
-
-    def put_landing(self, files_per_domain: int = 5) -> dict:
-        """A landing set from tools/make_landing.py (small), sent to edge1 as a tar stream (mtimes kept)."""
-        local = self.tmp / ('landing-%s' % uuid.uuid4().hex[:6])
-        summary = helpers.load_make_landing().generate(local, customers=CUSTOMERS, files_per_domain=files_per_domain,
-                                                       seed=20261126, now=time.time())
-        self.send(local, self.landing)
-        self.expected.update({name: info['customer'] for name, info in summary['files'].items() if info['kind'] == 'regular'})
-        return summary
-
-    def send(self, local: Path, remote: str) -> None:
-        archive = self.tmp / ('send-%s.tar' % uuid.uuid4().hex[:6])
-        with tarfile.open(archive, 'w', format=tarfile.PAX_FORMAT) as tar:
-            for path in sorted(local.iterdir()):
-                tar.add(path, arcname=path.name)
-        self.edges.ssh('edge1', 'mkdir -p %s && tar -C %s -xf -' % (shlex.quote(remote), shlex.quote(remote)), stdin=archive.read_bytes())
-
-    def add_files(self, customer: str, count: int, size: int, tag: str) -> list:
-        """Files of random bytes (size each) landing on edge1 for customer; old enough to be taken."""
-        files = {'%s_Traffic_20261120_%s%02d.csv' % (customer, tag, i): (size, OLD + i) for i in range(count)}
-        self.edges.make_files('edge1', self.landing, files)
-        self.expected.update({name: customer for name in files})
-        return sorted(files)
-
-    def sha256(self, node: str, directory: str) -> dict:
-        """{name: sha256} of a directory's regular non-hidden files, by sha256sum on the node ({} when it is missing)."""
-        if self.ssh(node, 'test -d %s && echo yes || echo no' % shlex.quote(directory)).strip() != 'yes':
-            return {}
-        return self.edges.sha256(node, directory)
-
-    def tree(self, node: str) -> str:
-        """Every entry of the area on the node: type, mode, size, mtime (directories included) and content hash."""
-        area = shlex.quote(self.area)
-        return self.ssh(node, 'test -d %s || exit 0; cd %s && find . -printf "%%p %%y %%m %%s %%T@\\n" | LC_ALL=C sort '
-                              '&& find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum' % (area, area))
-
-    def temps(self, node: str) -> list:
-        return self.ssh(node, 'find %s -name "*%s*" 2>/dev/null || true' % (shlex.quote(self.area), TEMP_MARK)).split()
-
-    def read(self, node: str, path: str) -> str | None:
-        out = self.ssh(node, 'cat %s 2>/dev/null || echo "<missing>"' % shlex.quote(path))
-        return None if out == '<missing>\n' else out
-
-    # -- running -----------------------------------------------------------------------------
-    def command(self, *extra, check: bool = False, diff: bool = False, inventory: Path | None = None) -> list:
-        args = [helpers.find_tool('ansible-playbook'), '-i', str(inventory or self.inventory), str(PLAYBOOK)]
-        return args + (['--check'] if check else []) + (['--diff'] if diff else []) + [str(a) for a in extra]
-
-    def run(self, *extra, check: bool = False, diff: bool = False, expect_rc: int | None = 0, inventory: Path | None = None):
-        args = self.command(*extra, check=check, diff=diff, inventory=inventory)
-        started = time.monotonic()
-        proc = subprocess.run(args, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=helpers.RUN_TIMEOUT, check=False)
-        output = proc.stdout.decode('utf-8', 'replace')
-        self.runs += 1
-        (self.tmp / ('run-%d.log' % self.runs)).write_text(output, encoding='utf-8')
-        result = helpers.Result(args, proc.returncode, output, helpers.parse_recap(output), time.monotonic() - started)
-        if expect_rc is not None:
-            assert result.rc == expect_rc, 'ansible-playbook exited %s, expected %s%s' % (result.rc, expect_rc, result)
-        return result
-
-    def start(self, *extra, log: Path) -> subprocess.Popen:
-        with open(log, 'wb') as stream:
-            return subprocess.Popen(self.command(*extra), env=self.env, cwd=self.cwd,  # pylint: disable=consider-using-with
-                                    stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
-
-    # -- checks ------------------------------------------------------------------------------
-    def assert_backups(self, nodes=NODES, result=None) -> None:
-        """Each node's backup directories hold exactly the expected files, each equal (sha256sum on the
-        node) to its source on edge1; no temporary file anywhere."""
-        sources = self.sha256('edge1', self.landing)
-        for node in nodes:
-            for customer in CUSTOMERS:
-                want = {name: sources[name] for name, owner in self.expected.items() if owner == customer}
-                got = self.sha256(node, self.backup_dir(node, customer))
-                assert got == want, '%s %s: missing %s, unexpected %s, different %s%s' % (
-                    node, customer, sorted(set(want) - set(got)), sorted(set(got) - set(want)),
-                    sorted(n for n in set(got) & set(want) if got[n] != want[n]), result or '')
-            assert not self.temps(node), '%s: temporary files left: %s%s' % (node, self.temps(node), result or '')
-
-    def cleanup(self) -> None:
-        for node in NODES:
-            self.ssh(node, 'chattr -R -i %s 2>/dev/null; rm -rf %s' % (self.area, self.area), check=False)
-
-
-@pytest.fixture
-def ssh_night(edges, tmp_path, ansible_env, ansible_workdir):
-    night = SshNight(edges, tmp_path, ansible_env, ansible_workdir)
-    yield night
-    night.cleanup()
+from support.edges import NODE_VENV_PYTHON, NODES, OLD, TEMP_MARK
+from support.playbook import Result
 
 
 def _stale_lock_rerun() -> list:
@@ -241,7 +58,7 @@ def test_whole_night_over_ssh(ssh_night):
     # The modules ran with each node's own Python 3.9 (the virtualenv prepare_nodes.yml made), and the pull used the
     # secondary's key, which the primary accepts for SFTP alone.
     for node in NODES:
-        version = night.ssh(node, '%s -c "import sys; print(sys.version_info[:2])"' % helpers.NODE_VENV_PYTHON).strip()
+        version = night.ssh(node, '%s -c "import sys; print(sys.version_info[:2])"' % NODE_VENV_PYTHON).strip()
         assert version == '(3, 9)', (node, version)
     pull_key = night.ssh('edge2', 'cat /root/.ssh/id_ed25519.pub').split()[1]
     authorised = [line for line in night.ssh('edge1', 'cat /root/.ssh/authorized_keys').splitlines() if pull_key in line]
@@ -260,7 +77,7 @@ def test_whole_night_over_ssh(ssh_night):
     before = {node: night.tree(node) for node in NODES}
     check = night.run(check=True, diff=True, expect_rc=None)
     assert {node: night.tree(node) for node in NODES} == before, 'check mode wrote on a node%s' % check
-    out = check.output
+    out = check.diff_text()
     for node in NODES:
         assert '--- before: %s\n' % night.backup_dir(node, 'ACME_TELEMATICS') in out, check
         assert '--- before: %s\n' % night.backup_dir(node, 'GLOBEX_FLEET') not in out, check  # nothing to do there
@@ -308,7 +125,7 @@ def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
             night.ssh(node, 'chattr -i %s' % directory)
     for node, directory in denied.items():
         assert "%r is not writable: customer" % directory in refused.warnings(), 'no warning names %s%s' % (directory, refused)
-        lines = [line for line in refused.output.splitlines() if line.startswith('fatal: [%s]' % node)]
+        lines = refused.failures(node)
         assert lines and directory in lines[0] and 'Operation not permitted' in lines[0], 'the failure of %s does not name %s%s' % (
             node, directory, refused)
         assert 'per customer: %s 2.' % directory.rsplit('/', 1)[1] in lines[0], 'no per-customer summary on %s%s' % (node, refused)
@@ -325,7 +142,7 @@ def test_limit_each_node_alone_and_converge_after_failure(ssh_night):
     failed = night.run(expect_rc=2)
     assert failed.failed('edge1') == 1 and failed.failed('edge2') == 1, failed
     for node, path in planted.items():
-        lines = [line for line in failed.output.splitlines() if line.startswith('fatal: [%s]' % node)]
+        lines = failed.failures(node)
         assert lines and path in lines[0] and 'different content' in lines[0], 'the failure of %s does not name %s%s' % (node, path, failed)
     assert night.read('edge1', night.flag) == 'FAIL\n'
     # What each node could do, it did; edge2 copied only what edge1 backed up (not GLOBEX's file in conflict there).
@@ -375,9 +192,10 @@ def test_secondary_killed_mid_transfer(ssh_night):
         if proc.poll() is None:
             proc.kill()
         night.edges.start()
-    output = log.read_text(encoding='utf-8')
+    killed_run = Result.read(proc.args, proc.returncode, log, 0.0)
+    output = killed_run.output
     assert proc.returncode != 0, output
-    assert 'fatal: [edge2]' in output or 'UNREACHABLE' in output, output
+    assert killed_run.failures('edge2'), killed_run  # failed or unreachable
     assert night.read('edge1', night.flag) == 'FAIL\n', output
     sources = night.sha256('edge1', night.landing)
     finals = night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET'))
@@ -419,7 +237,7 @@ def test_bad_connections_named_and_nothing_written(ssh_night):
     flag_name = night.flag.rsplit('/', 1)[1]
     for label, (location, message) in cases.items():
         result = night.run('-e', json.dumps({'mnaas_backup_primary_location': location}), expect_rc=2)
-        fatal = [line for line in result.output.splitlines() if line.startswith('fatal: [edge2]')]
+        fatal = result.failures('edge2')
         assert fatal and message in fatal[0] and 'mnaas_backup_primary_location' in fatal[0], '%s: %s' % (label, result)
         # The settings are sound, a node is not ready: the one thing written is the flag FAIL, for downstream jobs
         # (the first case writes it, with the area's mtime; the others find it so and leave it).
@@ -441,7 +259,7 @@ def test_bad_connections_named_and_nothing_written(ssh_night):
     assert night.read('edge1', night.flag) == 'FAIL\n', refused
     unreachable = night.write_inventory(ansible_host='127.0.0.13')
     gone = night.run(expect_rc=4, inventory=unreachable)
-    lines = [line for line in gone.output.splitlines() if line.startswith('fatal: [edge2]: UNREACHABLE')]
+    lines = gone.failures('edge2', 'unreachable')
     assert lines and '127.0.0.13' in gone.output, gone
     assert night.read('edge1', night.flag) == 'FAIL\n', gone
     night.assert_backups(nodes=('edge1',), result=gone)
@@ -466,7 +284,7 @@ def test_missing_libraries_stop_the_night_before_any_write(ssh_night):
     hive = {'ansible_python_interpreter': bare + '/bin/python', 'mnaas_backup_warehouse_engine': 'hive',
             'mnaas_backup_warehouse_host': '127.0.0.1', 'mnaas_backup_warehouse_port': 10000}
     result = night.run('-e', json.dumps(hive), expect_rc=2)
-    fatal = {node: [line for line in result.errors().splitlines() if line.startswith('fatal: [%s]' % node)] for node in NODES}
+    fatal = {node: result.failures(node) for node in NODES}
     edge1, edge2 = ' '.join(fatal['edge1']), ' '.join(fatal['edge2'])
     for library in ('PyHive', 'thrift', 'thrift-sasl', 'pure-sasl'):
         assert library in edge1, 'edge1 does not name %s%s' % (library, result)

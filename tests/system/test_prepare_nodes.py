@@ -21,19 +21,8 @@ from pathlib import Path
 
 import pytest
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import conftest as helpers
-    import test_sftp_location as sftp_tests
-except ImportError:  # --import-mode=importlib
-    import importlib.util
-
-    def _load(name: str, file: str):
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    helpers = _load('mnaas_integration_conftest', 'conftest.py')
-    sftp_tests = _load('mnaas_integration_sftp', 'test_sftp_location.py')
+from support import edges as edge_nodes
+from support.playbook import run_playbook
 
 BASE = Path('/tmp/mnaas-edges-bare')
 PORT = 2224
@@ -45,7 +34,7 @@ ANSIBLE_OWN = ('root/.ansible', 'tmp/')
 
 def _service(*args: str) -> None:
     env = dict(os.environ, MNAAS_EDGES_BASE=str(BASE), MNAAS_EDGES_PORT=str(PORT))
-    proc = subprocess.run([str(sftp_tests.EDGES / args[0])] + list(args[1:]), env=env, capture_output=True, text=True,
+    proc = subprocess.run([str(edge_nodes.EDGES / args[0])] + list(args[1:]), env=env, capture_output=True, text=True,
                           timeout=900, check=False)
     assert proc.returncode == 0, '%s failed:\n%s\n%s' % (' '.join(args), proc.stdout, proc.stderr)
 
@@ -55,7 +44,7 @@ def bare_nodes():
     """Two bare nodes of their own (another base and port than the shared pair), purged before and after."""
     _service('stop.sh', '--purge')
     _service('start.sh')
-    yield sftp_tests.Edges(sftp_tests._read_env(BASE / 'env'), BASE)
+    yield edge_nodes.Edges(edge_nodes.read_env(BASE / 'env'), BASE)
     _service('stop.sh', '--purge')
 
 
@@ -94,23 +83,23 @@ def test_prepare_bare_nodes(bare_nodes, ansible_env, ansible_workdir, wheelhouse
         'mnaas_backup_wheelhouse': str(wheelhouse),
         'mnaas_backup_dir_mode': '0750',
     }
-    inventory = helpers.node_inventory(BASE, tmp_path / 'inventory', group_vars)
+    inventory = edge_nodes.node_inventory(BASE, tmp_path / 'inventory', group_vars)
 
     def prepare(*extra, name):
-        return helpers.run_playbook(helpers.PREPARE_PLAYBOOK, inventory, ansible_env, ansible_workdir, *extra, log=tmp_path / (name + '.log'))
+        return run_playbook(edge_nodes.PREPARE_PLAYBOOK, inventory, ansible_env, ansible_workdir, *extra, log=tmp_path / (name + '.log'))
 
     # Check mode on bare nodes: every change announced, nothing written.
     before = {node: _writable(node) for node in NODES}
     check = prepare('--check', '--diff', name='check')
     assert check.rc == 0, check
     assert check.changed('edge1') > 0 and check.changed('edge2') > 0, check
-    assert '+paramiko' in check.output, check
+    assert '+paramiko' in check.diff_text(), check
     assert {node: _writable(node) for node in NODES} == before, 'check mode wrote on a node%s' % check
     assert nodes.ssh('edge1', 'test -e /opt/mnaas-backup && echo yes || echo no').strip() == 'no', check
 
     first = prepare(name='first')
     assert first.rc == 0 and first.changed('edge1') > 0 and first.changed('edge2') > 0, first
-    assert 'Set ansible_python_interpreter: %s for edge2' % helpers.NODE_VENV_PYTHON in first.output, first
+    assert 'Set ansible_python_interpreter: %s for edge2' % edge_nodes.NODE_VENV_PYTHON in first.messages('edge2'), first
 
     # The directories, with their modes; each node has exactly the libraries of its steps.
     for node, dirs in (('edge1', ['backup1/ACME_TELEMATICS', 'backup1/GLOBEX_FLEET', 'state', 'manifests', 'flags']),
@@ -118,11 +107,11 @@ def test_prepare_bare_nodes(bare_nodes, ansible_env, ansible_workdir, wheelhouse
         modes = nodes.ssh(node, 'cd %s && stat -c "%%n %%a %%U" %s' % (AREA, ' '.join(dirs))).split('\n')
         assert [line for line in modes if line] == ['%s 750 root' % d for d in dirs], (node, modes)
     listing = "import json; from importlib import metadata; print(json.dumps(sorted(d.metadata['Name'].lower() for d in metadata.distributions())))"
-    edge1_libs = nodes.ssh('edge1', '%s -c "%s"' % (helpers.NODE_VENV_PYTHON, listing))
-    edge2_libs = nodes.ssh('edge2', '%s -c "%s"' % (helpers.NODE_VENV_PYTHON, listing))
+    edge1_libs = nodes.ssh('edge1', '%s -c "%s"' % (edge_nodes.NODE_VENV_PYTHON, listing))
+    edge2_libs = nodes.ssh('edge2', '%s -c "%s"' % (edge_nodes.NODE_VENV_PYTHON, listing))
     assert edge1_libs.strip() == '[]', 'the primary (SQLite, local flag) needs no library: %s' % edge1_libs
     assert '"paramiko"' in edge2_libs and 'pyhive' not in edge2_libs and '"hdfs"' not in edge2_libs and '"pip"' not in edge2_libs, edge2_libs
-    version = nodes.ssh('edge2', '%s -c "import sys, paramiko; print(sys.version_info[:2], paramiko.__version__)"' % helpers.NODE_VENV_PYTHON)
+    version = nodes.ssh('edge2', '%s -c "import sys, paramiko; print(sys.version_info[:2], paramiko.__version__)"' % edge_nodes.NODE_VENV_PYTHON)
     assert version.startswith('(3, 9)'), version
 
     # Node-to-node trust: the primary accepts the secondary's key for SFTP alone; the primary's host key is pinned from its own file.

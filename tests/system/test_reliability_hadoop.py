@@ -18,7 +18,6 @@ MNAAS_HS2_KEEP=1: a restart that keeps the data) and leaves them running.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import time
@@ -27,27 +26,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import test_reliability_local as reliability
-except ImportError:  # --import-mode=importlib
-    _SPEC = importlib.util.spec_from_file_location('mnaas_test_reliability_local', Path(__file__).with_name('test_reliability_local.py'))
-    reliability = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(reliability)
-
-night_helpers = reliability.night_helpers    # conftest: process trees, module pids
-failures = reliability.failures              # test_failures: kill a whole run, big files
-hadoop_helpers = reliability.load('test_night_hadoop')
-failures_hadoop = reliability.load('test_failures_hadoop')
-
-Hdfs = hadoop_helpers.Hdfs
-WEBHDFS = hadoop_helpers.WEBHDFS
-SUPERUSER = hadoop_helpers.SUPERUSER
-beeline = hadoop_helpers.beeline
-fs = hadoop_helpers.fs
-hdfs_tree = hadoop_helpers.hdfs_tree
-hdfs_files = failures_hadoop.hdfs_files
-ledger_names = failures_hadoop.ledger_names
-hadoop = hadoop_helpers.hadoop  # the fixture: both services answer
+from support.hadoop import (SUPERUSER, WEBHDFS, Hdfs, beeline, fs, hdfs_checksum_module, hdfs_files, hdfs_script, hdfs_tree,
+                            ledger_names, tool)
+from support.night import STALE, add_big, age_in_flight, age_locks, assert_nothing_partial
+from support.playbook import RUN_TIMEOUT, started_task
+from support.processes import kill_tree, module_pids, signal_all, wait_for
 
 HDFS_COPY_TASK = "Copy them to the customers' HDFS backup directories"
 WAREHOUSE_TASK = 'Load the record counts into the warehouse'
@@ -76,7 +59,7 @@ def spark_settings(night, hdfs, **extra) -> dict:
 def add_big_files(night) -> None:
     oldest = time.time() - 10 * 86400
     for index, (customer, name) in enumerate(sorted(BIG.items())):
-        reliability.add_big(night, customer, name, oldest + index)
+        add_big(night, customer, name, oldest + index)
 
 
 def hdfs_entries(hdfs) -> tuple[dict, dict]:
@@ -94,7 +77,7 @@ def assert_nothing_partial_in_hdfs(night, hdfs, context: str) -> dict:
     finals, _temps = hdfs_entries(hdfs)
     if not finals:
         return finals
-    hc = hadoop_helpers.hdfs_checksum_module()
+    hc = hdfs_checksum_module()
     paths = sorted(finals)
     lines = fs('-checksum', *paths).splitlines()
     assert len(lines) == len(paths), lines
@@ -139,8 +122,8 @@ def read_position(pid: int, path: Path) -> int:
 
 def hdfs_copy_pids(proc, log: Path) -> list:
     """The backup_copy process of the HDFS copy task (started after that task's banner)."""
-    reliability.wait_for(lambda: reliability.started_task(log, HDFS_COPY_TASK), proc, log, 'the HDFS copy task')
-    return reliability.wait_for(lambda: night_helpers.module_pids(proc.pid, 'backup_copy'), proc, log, 'the HDFS copy module')
+    wait_for(lambda: started_task(log, HDFS_COPY_TASK), proc, log, 'the HDFS copy task')
+    return wait_for(lambda: module_pids(proc.pid, 'backup_copy'), proc, log, 'the HDFS copy module')
 
 
 def stop_mid_big_upload(night, proc, log: Path) -> tuple[list, str]:
@@ -153,13 +136,13 @@ def stop_mid_big_upload(night, proc, log: Path) -> tuple[list, str]:
                 return name
         return None
 
-    name = reliability.wait_for(reading, proc, log, 'the upload of a big file')
-    reliability.signal_all(pids, signal.SIGSTOP)
+    name = wait_for(reading, proc, log, 'the upload of a big file')
+    signal_all(pids, signal.SIGSTOP)
     return pids, name
 
 
 def hs2_service(script: str) -> None:
-    hadoop_helpers._tool('hiveserver2/' + script)  # pylint: disable=protected-access
+    tool('hiveserver2/' + script)
 
 
 def table_files(database: str, table: str) -> dict:
@@ -228,10 +211,10 @@ def test_sigkill_during_the_hdfs_copy_then_convergence(night, hadoop, tmp_path):
     between files, once some files are committed under their final names and others wait under temp names. After
     each: no partial file under a final name in HDFS, nothing recorded or counted, the flag never SUCCESS. The next
     run removes the temps, copies what is missing, counts every file exactly once; a further run changes nothing."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     add_big_files(night)
     hdfs = Hdfs(night)
-    settings = spark_settings(night, hdfs, **reliability.STALE)
+    settings = spark_settings(night, hdfs, **STALE)
     database = settings['mnaas_backup_warehouse_database']
     landing = night.tree_hash(night.landing)
     earlier: set = set()
@@ -246,39 +229,39 @@ def test_sigkill_during_the_hdfs_copy_then_convergence(night, hadoop, tmp_path):
     proc, log = start('module-mid-upload')
     pids, name = stop_mid_big_upload(night, proc, log)
     assert_temp_holds_data(night, hdfs, name, earlier)
-    reliability.signal_all(pids, signal.SIGKILL)
-    assert proc.wait(timeout=night_helpers.RUN_TIMEOUT) == 2, log.read_text()
+    signal_all(pids, signal.SIGKILL)
+    assert proc.wait(timeout=RUN_TIMEOUT) == 2, log.read_text()
     output = log.read_text(errors='replace')
     assert 'edge1 failed; the flag says FAIL' in output and HDFS_COPY_TASK in output, output
     assert flag(hdfs) == 'FAIL\n', output
     assert assert_nothing_partial_in_hdfs(night, hdfs, 'after the upload was killed') == {}, 'committed before the kill?\n' + output
     assert hdfs_entries(hdfs)[1], 'the killed module left no temp file in HDFS: was it killed mid-copy?\n' + output
     assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [] and table_files(database, FINAL) == {}, output
-    reliability.assert_nothing_partial(night, 'after the upload was killed')
+    assert_nothing_partial(night, 'after the upload was killed')
     night.assert_unlocked()
 
     # (b) The whole run killed at the same point: no flag written, the locks stay.
-    reliability.age_locks(night)
+    age_locks(night)
     proc, log = start('tree-mid-upload')
     pids, name = stop_mid_big_upload(night, proc, log)
     assert_temp_holds_data(night, hdfs, name, earlier)
-    failures._kill_tree(proc)  # pylint: disable=protected-access
+    kill_tree(proc)
     assert assert_nothing_partial_in_hdfs(night, hdfs, 'after the run was killed') == {}, log.read_text()
     assert night.lock('edge1').exists() and flag(hdfs) == 'FAIL\n', log.read_text()
     assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [] and table_files(database, FINAL) == {}
-    reliability.assert_nothing_partial(night, 'after the run was killed')
+    assert_nothing_partial(night, 'after the run was killed')
 
     # (c) Only the copy module killed between files: some committed, the others staged under temp names.
-    reliability.age_locks(night)
+    age_locks(night)
     proc, log = start('module-between-files')
     pids = hdfs_copy_pids(proc, log)
-    reliability.wait_for(lambda: hdfs_entries(hdfs)[0], proc, log, 'a file committed in HDFS', timeout=night_helpers.RUN_TIMEOUT)
-    reliability.signal_all(pids, signal.SIGSTOP)
+    wait_for(lambda: hdfs_entries(hdfs)[0], proc, log, 'a file committed in HDFS', timeout=RUN_TIMEOUT)
+    signal_all(pids, signal.SIGSTOP)
     finals, temps = hdfs_entries(hdfs)
     waiting = [p for p in temps if p not in earlier]
     assert finals and waiting, 'not between files: %d committed, %d temps of this run' % (len(finals), len(waiting))
-    reliability.signal_all(pids, signal.SIGKILL)
-    assert proc.wait(timeout=night_helpers.RUN_TIMEOUT) == 2, log.read_text()
+    signal_all(pids, signal.SIGKILL)
+    assert proc.wait(timeout=RUN_TIMEOUT) == 2, log.read_text()
     output = log.read_text(errors='replace')
     assert 'edge1 failed; the flag says FAIL' in output and HDFS_COPY_TASK in output, output
     assert 'stale lock' in output, output  # the lock the whole-run kill left, taken over
@@ -286,7 +269,7 @@ def test_sigkill_during_the_hdfs_copy_then_convergence(night, hadoop, tmp_path):
     committed = assert_nothing_partial_in_hdfs(night, hdfs, 'after a kill between files')
     assert set(finals) <= set(committed) and len(committed) < len(night.expected), output
     assert ledger_names(night) == [] and hdfs_files(hdfs.base + '/counts') == [] and table_files(database, FINAL) == {}, output
-    reliability.assert_nothing_partial(night, 'after a kill between files')
+    assert_nothing_partial(night, 'after a kill between files')
     night.assert_unlocked()
     assert night.tree_hash(night.landing) == landing, 'sources changed'
 
@@ -308,7 +291,7 @@ def test_namenode_and_datanode_restarted_mid_copy(night, hadoop, tmp_path, monke
     DataNode, one JVM) is stopped and started again on its kept storage (MNAAS_HDFS_KEEP=1), the module resumes.
     The files written before the restart are still there; the upload cut by the restart fails and is named,
     nothing partial is committed, the flag says what happened. The next run converges."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     add_big_files(night)
     hdfs = Hdfs(night)
     settings = spark_settings(night, hdfs)
@@ -325,19 +308,19 @@ def test_namenode_and_datanode_restarted_mid_copy(night, hadoop, tmp_path, monke
         pids, name = stop_mid_big_upload(night, proc, log)
         temp = assert_temp_holds_data(night, hdfs, name, ())
         monkeypatch.setenv('MNAAS_HDFS_KEEP', '1')
-        failures_hadoop._script('stop.sh')  # pylint: disable=protected-access
+        hdfs_script('stop.sh')
         stopped = True
-        failures_hadoop._script('start.sh')  # pylint: disable=protected-access
+        hdfs_script('start.sh')
         stopped = False
         # The same namespace came back: what was there before the restart still is.
         tree = hdfs_tree(hdfs.base)
         assert marker in tree and temp in tree, sorted(tree)
     finally:
         if stopped:
-            failures_hadoop._script('start.sh')  # pylint: disable=protected-access
+            hdfs_script('start.sh')
         monkeypatch.delenv('MNAAS_HDFS_KEEP', raising=False)
-        reliability.signal_all(pids, signal.SIGCONT)
-    rc = proc.wait(timeout=night_helpers.RUN_TIMEOUT)
+        signal_all(pids, signal.SIGCONT)
+    rc = proc.wait(timeout=RUN_TIMEOUT)
     output = log.read_text(errors='replace')
     committed = assert_nothing_partial_in_hdfs(night, hdfs, 'after the restart')
     assert night.tree_hash(night.landing) == landing, 'sources changed'
@@ -374,7 +357,7 @@ def test_hiveserver2_stopped_between_staging_load_and_final_update(night, hadoop
     the HDFS counts do not list the run's files. HiveServer2 is started again on its kept metastore and warehouse:
     the staging rows are still there, the final table holds the first night's rows only. The next run counts every
     file exactly once (the leftover staging rows are not counted twice)."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     hdfs = Hdfs(night)
     settings = spark_settings(night, hdfs)
     database = settings['mnaas_backup_warehouse_database']
@@ -390,12 +373,12 @@ def test_hiveserver2_stopped_between_staging_load_and_final_update(night, hadoop
     proc = night.start(*night.extra_vars(**settings), log=log)
     pids, stopped = [], False
     try:
-        reliability.wait_for(lambda: reliability.started_task(log, WAREHOUSE_TASK), proc, log, 'the warehouse task')
-        pids = reliability.wait_for(lambda: night_helpers.module_pids(proc.pid, 'hive_refresh'), proc, log, 'the hive_refresh module')
+        wait_for(lambda: started_task(log, WAREHOUSE_TASK), proc, log, 'the warehouse task')
+        pids = wait_for(lambda: module_pids(proc.pid, 'hive_refresh'), proc, log, 'the hive_refresh module')
         # The Spark dialect's final update starts by dropping its work table: the staging load is done then.
         merge = 'DROP TABLE IF EXISTS %s.%s__mnaas_merge' % (database, FINAL)
-        reliability.wait_for(lambda: submitted(offset, merge), proc, log, 'the final update', timeout=night_helpers.RUN_TIMEOUT)
-        reliability.signal_all(pids, signal.SIGSTOP)
+        wait_for(lambda: submitted(offset, merge), proc, log, 'the final update', timeout=RUN_TIMEOUT)
+        signal_all(pids, signal.SIGSTOP)
         staged = table_text(database, STAGING)
         assert all(',%s,' % name in staged for name in rest), 'the staging table does not hold all of this run\'s rows'
         assert not any(',%s,' % name in staged for name in first), 'the staging table holds rows of the first night'
@@ -404,9 +387,9 @@ def test_hiveserver2_stopped_between_staging_load_and_final_update(night, hadoop
         hs2_service('stop.sh')
         stopped = True
     finally:
-        reliability.signal_all(pids, signal.SIGCONT)
+        signal_all(pids, signal.SIGCONT)
     try:
-        assert proc.wait(timeout=night_helpers.RUN_TIMEOUT) == 2, log.read_text()
+        assert proc.wait(timeout=RUN_TIMEOUT) == 2, log.read_text()
         output = log.read_text(errors='replace')
         errors = '\n'.join(line for line in output.splitlines() if line.startswith('fatal: '))
         assert WAREHOUSE_TASK in errors and 'spark at 127.0.0.1:10000' in errors and 'edge1 failed; the flag says FAIL' in errors, output

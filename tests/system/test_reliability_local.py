@@ -14,7 +14,6 @@ from what root cannot override: a tmpfs that is full, ``chattr +i`` (immutable) 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import signal
@@ -22,52 +21,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.night import STALE, add_big, age_in_flight, age_locks, assert_nothing_partial
+from support.playbook import RUN_TIMEOUT, Result, started_task
+from support.processes import WAIT, alive, kill_tree, module_pids, process_tree, signal_all, wait_for
 
-def load(name: str):
-    """A module of this directory; pytest's default import mode has it on sys.path, importlib mode does not."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        spec = importlib.util.spec_from_file_location('mnaas_integration_%s' % name, Path(__file__).with_name('%s.py' % name))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
-night_helpers = load('conftest')
-failures = load('test_failures')  # its kill and big-file helpers
-
-BIG_MIB = 48
-WAIT = 120
-STALE = {'mnaas_backup_lock_stale_after': 1}
 COPY_TASK = "Copy them to the customers' primary backup directories"
 LEDGER_TASK = 'Record the files as processed'
-
-
-def wait_for(predicate, proc, log: Path, what: str, timeout: float = WAIT):
-    """Poll until predicate() is true; fail if the run ended first or it took too long."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        assert proc.poll() is None, 'the run ended before %s:\n%s' % (what, log.read_text(errors='replace'))
-        assert time.monotonic() < deadline, 'no %s within %ss:\n%s' % (what, timeout, log.read_text(errors='replace'))
-        time.sleep(0.005)
-
-
-def started_task(log: Path, name: str) -> bool:
-    return ('TASK [mnaas.backup.mnaas_backup : %s]' % name) in log.read_text(errors='replace')
-
-
-def signal_all(pids, sig) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-def add_big(night, customer: str, name: str, mtime: float) -> None:
-    night.add_file(customer, 'traffic', name, failures._big_csv(BIG_MIB), mtime)  # pylint: disable=protected-access
 
 
 def temp_with_data(night, host: str, customer: str, name: str, earlier=()) -> bool:
@@ -79,16 +38,6 @@ def temp_with_data(night, host: str, customer: str, name: str, earlier=()) -> bo
     return False
 
 
-def assert_nothing_partial(night, context: str) -> None:
-    """Every file under a final name in either node's backups equals its source, byte for byte."""
-    finals = [p for host in night.hosts if night.backup_root(host).exists()
-              for p in night.backup_root(host).rglob('*') if p.is_file() and night.temp_mark not in p.name]
-    sources = night.sha256sum({night.landing / p.name for p in finals})
-    copies = night.sha256sum(finals)
-    for path in finals:
-        assert copies[path] == sources[night.landing / path.name], '%s is a partial or wrong copy %s' % (path, context)
-
-
 def of_this_night(night, pid: int) -> bool:
     """Whether pid runs ansible-playbook on this demo root or a module from its Ansible working directory."""
     try:
@@ -97,11 +46,6 @@ def of_this_night(night, pid: int) -> bool:
     except OSError:
         return False
     return str(night.root).encode() in argv or str(night.cwd).encode() in argv
-
-
-def age_locks(night) -> None:
-    """Make the locks a killed run left older than stale_after=1."""
-    time.sleep(1.2)
 
 
 def assert_converged(night, result) -> None:
@@ -122,7 +66,7 @@ def test_sigkill_series_then_convergence(night, tmp_path):
     orphaned, runs on); the whole run between the record counts and the ledger. After each: no partial file under
     a final name, the flag never SUCCESS. The next run takes the stale lock over, cleans the temps, counts each
     file exactly once."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     oldest = time.time() - 10 * 86400
     big = {'ACME_TELEMATICS': 'ACME_TELEMATICS_Traffic_20200101_9001.csv', 'GLOBEX_FLEET': 'GLOBEX_FLEET_Traffic_20200101_9002.csv'}
     for index, (customer, name) in enumerate(sorted(big.items())):
@@ -142,8 +86,8 @@ def test_sigkill_series_then_convergence(night, tmp_path):
 
     # 1. The whole run (controller and modules) killed while discover reads the landing directory.
     proc, log = start('discover')
-    wait_for(lambda: night_helpers.module_pids(proc.pid, 'discover'), proc, log, 'discover process')
-    failures._kill_tree(proc)  # pylint: disable=protected-access
+    wait_for(lambda: module_pids(proc.pid, 'discover'), proc, log, 'discover process')
+    kill_tree(proc)
     assert_nothing_partial(night, 'after a kill during discovery')
     assert night.lock('edge1').exists() and not night.flag.exists(), log.read_text()
 
@@ -151,11 +95,12 @@ def test_sigkill_series_then_convergence(night, tmp_path):
     age_locks(night)
     proc, log = start('module')
     wait_for(big_temp, proc, log, 'temp file of a big file holding data')
-    signal_all(night_helpers.module_pids(proc.pid, 'backup_copy'), signal.SIGKILL)
-    assert proc.wait(timeout=night_helpers.RUN_TIMEOUT) == 2, log.read_text()
-    output = log.read_text(errors='replace')
-    assert 'edge1 failed; the flag says FAIL' in output and COPY_TASK in output, output
-    assert re.search(r'edge1 failed; the flag says FAIL\. .*the module process ended with exit status (137|-9)\)', output), output
+    signal_all(module_pids(proc.pid, 'backup_copy'), signal.SIGKILL)
+    assert proc.wait(timeout=RUN_TIMEOUT) == 2, log.read_text()
+    killed = Result.read(proc.args, proc.returncode, log, 0.0)
+    output = killed.messages('edge1')
+    assert 'edge1 failed; the flag says FAIL' in output and COPY_TASK in output, killed
+    assert re.search(r'edge1 failed; the flag says FAIL\. .*the module process ended with exit status (137|-9)\)', output), killed
     assert night.flag.read_bytes() == b'FAIL\n', output
     night.assert_unlocked()
     assert_nothing_partial(night, 'after the copy module was killed')
@@ -165,7 +110,7 @@ def test_sigkill_series_then_convergence(night, tmp_path):
     age_locks(night)
     proc, log = start('controller')
     wait_for(big_temp, proc, log, 'temp file of a big file holding data')
-    tree = night_helpers.process_tree(proc.pid)
+    tree = process_tree(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     copies = [night.backup('edge1', name) for name in big.values()]
@@ -177,7 +122,7 @@ def test_sigkill_series_then_convergence(night, tmp_path):
     # is killed, as an operator would; the copies were committed before.
     left = [pid for pid in tree[1:] if of_this_night(night, pid)]  # not a pid reused by another process meanwhile
     signal_all(left, signal.SIGKILL)
-    while any(failures._alive(pid) for pid in left):  # pylint: disable=protected-access
+    while any(alive(pid) for pid in left):
         time.sleep(0.05)
     assert_nothing_partial(night, 'after ansible-playbook was killed')
     assert night.lock('edge1').exists(), 'the lock of the killed run is gone'
@@ -187,7 +132,7 @@ def test_sigkill_series_then_convergence(night, tmp_path):
     age_locks(night)
     proc, log = start('ledger')
     wait_for(lambda: started_task(log, LEDGER_TASK), proc, log, 'the ledger task')
-    failures._kill_tree(proc)  # pylint: disable=protected-access
+    kill_tree(proc)
     assert night.final_rows(), 'the counts were not loaded before the kill:\n%s' % log.read_text()
     assert night.flag.read_bytes() == b'FAIL\n'
     assert_nothing_partial(night, 'after a kill before the ledger')
@@ -222,7 +167,7 @@ def test_backup_filesystem_full(night):
     (a node not ready; bad settings write nothing at all: test_failures.py::test_bad_input); let through, the run fails naming
     the path, flag FAIL, sources intact, the files that fit complete and intact, no temp left; once the filesystem is
     larger the next run converges without rewriting them."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     landing = night.tree_hash(night.landing, dir_mtimes=True)
     mount = night.root / 'edge1' / 'backup1'
     with tmpfs(mount, '2m'):
@@ -273,7 +218,7 @@ def test_refusing_customer_dirs_and_sources_changing_during_the_copy(night, tmp_
     naming them, flag FAIL. Meanwhile a source grows while it is copied, one is replaced after the copy listed it, one
     is deleted between discovery and the copy: none is committed, each is named. Writable again, the next run converges.
     (Unwritable before the run starts: test_customer_dir_unwritable_from_the_start.)"""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     oldest = time.time() - 10 * 86400
     grow, replace = 'ACME_TELEMATICS_Traffic_20200101_9001.csv', 'ACME_TELEMATICS_Traffic_20200101_9002.csv'
     add_big(night, 'ACME_TELEMATICS', grow, oldest)
@@ -287,7 +232,7 @@ def test_refusing_customer_dirs_and_sources_changing_during_the_copy(night, tmp_
         proc = night.start(log=log)
         try:
             wait_for(lambda: started_task(log, COPY_TASK), proc, log, 'the copy task')
-            pids = wait_for(lambda: night_helpers.module_pids(proc.pid, 'backup_copy'), proc, log, 'backup_copy process')
+            pids = wait_for(lambda: module_pids(proc.pid, 'backup_copy'), proc, log, 'backup_copy process')
             signal_all(pids, signal.SIGSTOP)
             stack.enter_context(immutable(primary, primary / 'GLOBEX_FLEET'))
             (night.landing / gone).unlink()  # deleted between discovery and the copy
@@ -302,8 +247,8 @@ def test_refusing_customer_dirs_and_sources_changing_during_the_copy(night, tmp_
             signal_all(pids, signal.SIGCONT)
         finally:
             if proc.poll() is None:
-                signal_all(night_helpers.module_pids(proc.pid, 'backup_copy'), signal.SIGCONT)
-        assert proc.wait(timeout=night_helpers.RUN_TIMEOUT) == 2, log.read_text()
+                signal_all(module_pids(proc.pid, 'backup_copy'), signal.SIGCONT)
+        assert proc.wait(timeout=RUN_TIMEOUT) == 2, log.read_text()
     output = log.read_text(errors='replace')
     faulty = {'GLOBEX_FLEET', 'INITECH_METERS'}
     changed = {grow, replace, gone}
@@ -349,10 +294,10 @@ def test_two_runs_at_once_then_a_stale_lock(night, tmp_path):
     """Two runs started together: exactly one proceeds and backs everything up (flag SUCCESS); the other is refused
     by the primary's lock, names the holder, and stops on both nodes before it takes the secondary's lock. Then a
     legacy lock older than its age limit is taken over with a warning and the night converges."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     logs = [tmp_path / 'a.log', tmp_path / 'b.log']
     procs = [night.start(log=logs[0]), night.start(log=logs[1])]
-    codes = [proc.wait(timeout=night_helpers.RUN_TIMEOUT) for proc in procs]
+    codes = [proc.wait(timeout=RUN_TIMEOUT) for proc in procs]
     outputs = [log.read_text(errors='replace') for log in logs]
     assert sorted(codes) == [0, 2], (codes, outputs)
     winner, loser = outputs[codes.index(0)], outputs[codes.index(2)]
@@ -380,7 +325,7 @@ def test_customer_dir_unwritable_from_the_start(night):
     """GLOBEX_FLEET's primary backup directory refuses writes before the run starts (chattr +i): the preflight warns,
     naming it; GLOBEX fails on the primary (so the secondary has none of it to pull), the other customers complete on
     both nodes, the run fails with a per-customer summary, flag FAIL. Writable again, the next run converges."""
-    night_helpers.age_in_flight(night)
+    age_in_flight(night)
     primary = night.backup_root('edge1')
     (primary / 'GLOBEX_FLEET').mkdir(parents=True)
     with immutable(primary / 'GLOBEX_FLEET'):

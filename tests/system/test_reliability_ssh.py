@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -41,25 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import test_reliability_local as reliability
-except ImportError:  # --import-mode=importlib
-    _SPEC = importlib.util.spec_from_file_location('mnaas_integration_reliability_local', Path(__file__).with_name('test_reliability_local.py'))
-    reliability = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(reliability)
+from support.edges import BASE, CUSTOMERS, EDGES, NODES, TEMP_MARK
+from support.playbook import RUN_TIMEOUT, Result, find_tool, run
+from support.processes import alive, kill_tree, signal_all, wait_for
 
-night_ssh = reliability.load('test_night_ssh')
-helpers = reliability.night_helpers
-failures = reliability.failures
-sftp_tests = night_ssh.sftp_tests
-
-# The fixtures of test_night_ssh.py: the nodes (module scope) and one night's area on both nodes.
-edges = night_ssh.edges
-ssh_night = night_ssh.ssh_night
-
-BASE = sftp_tests.BASE
-NODES = night_ssh.NODES
-TEMP_MARK = night_ssh.TEMP_MARK
 BIG = 32 * 1024 * 1024
 WAIT = 240
 STALE = ['-e', json.dumps({'mnaas_backup_lock_stale_after': 1})]
@@ -107,7 +91,7 @@ def on_node(node: str, path: str) -> Path:
 def entries(night, node: str) -> dict:
     """{name: size} of every file in the node's backup directories of this night, temps included."""
     found = {}
-    for customer in night_ssh.CUSTOMERS:
+    for customer in CUSTOMERS:
         try:
             with os.scandir(on_node(node, night.backup_dir(node, customer))) as listing:
                 for entry in listing:
@@ -141,7 +125,7 @@ def sizes_of(night, node: str, directory: str) -> dict:
 
 def wait_gone(pids, what: str) -> None:
     deadline = time.monotonic() + WAIT
-    while any(failures._alive(pid) for pid in pids):  # pylint: disable=protected-access
+    while any(alive(pid) for pid in pids):
         assert time.monotonic() < deadline, '%s still running after %ss' % (what, WAIT)
         time.sleep(0.2)
 
@@ -153,7 +137,7 @@ def assert_nothing_partial(night, context: str) -> None:
     """Every file under a final name in either node's backup directories equals its source on edge1."""
     sources = night.sha256('edge1', night.landing)
     for node in NODES:
-        for customer in night_ssh.CUSTOMERS:
+        for customer in CUSTOMERS:
             for name, digest in night.sha256(node, night.backup_dir(node, customer)).items():
                 assert digest == sources.get(name), '%s: %s/%s is partial or wrong %s' % (node, night.backup_dir(node, customer), name, context)
 
@@ -181,7 +165,7 @@ def assert_converged(night, result) -> None:
     night.assert_backups(result=result)
     sources = mtimes(night, 'edge1', night.landing)
     for node in NODES:
-        for customer in night_ssh.CUSTOMERS:
+        for customer in CUSTOMERS:
             got = mtimes(night, node, night.backup_dir(node, customer))
             assert got == {name: sources[name] for name in got}, '%s %s: mtimes not kept%s' % (node, customer, result)
     listed = [row['file_name'] for row in ledger_rows(night)]
@@ -198,9 +182,9 @@ def assert_converged(night, result) -> None:
         assert night.read(node, night.area + LOCK) is None, '%s still locked%s' % (node, result)
 
 
-def fatal(output: str, node: str) -> str:
-    lines = [line for line in output.splitlines() if line.startswith('fatal: [%s]' % node)]
-    return '\n'.join(lines)
+def fatal(result, node: str) -> str:
+    """The failed and unreachable results of node, one a line (read from the run's JSON events)."""
+    return '\n'.join(line for line in result.errors().splitlines() if line.startswith('fatal: [%s]' % node))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,16 +204,17 @@ def test_sigkill_during_the_secondary_pull_then_convergence(ssh_night, tmp_path)
     # (a) The module process on edge2.
     log = tmp_path / 'module.log'
     proc = night.start(log=log)
-    reliability.wait_for(lambda: temp_with_data(night, 'edge2', big), proc, log, 'a temp of a big file holding data on edge2', WAIT)
+    wait_for(lambda: temp_with_data(night, 'edge2', big), proc, log, 'a temp of a big file holding data on edge2', WAIT)
     pids = node_modules(night, 'edge2', 'backup_copy')
     assert pids, 'no backup_copy process on edge2 while its temp grows:\n%s' % log.read_text()
-    reliability.signal_all(pids, signal.SIGKILL)
-    assert proc.wait(timeout=helpers.RUN_TIMEOUT) == 2, log.read_text()
-    output = log.read_text(errors='replace')
-    error = fatal(output, 'edge2')
+    signal_all(pids, signal.SIGKILL)
+    assert proc.wait(timeout=RUN_TIMEOUT) == 2, log.read_text()
+    killed = Result.read(proc.args, proc.returncode, log, 0.0)
+    output = killed.output
+    error = fatal(killed, 'edge2')
     # The module's death (SIGKILL: exit status 128 + 9) on edge2, then the run's summary naming the task.
     assert '"rc": 137' in error and 'edge2 failed; the flag says FAIL. %s: ' % PULL_TASK in error, output
-    assert not fatal(output, 'edge1'), output
+    assert not fatal(killed, 'edge1'), output
     assert night.read('edge1', night.flag) == 'FAIL\n', output
     assert_nothing_partial(night, 'after the pulling module was killed')
     assert night.temps('edge2'), 'the killed module left no temp on edge2: was it killed mid-transfer?\n%s' % output
@@ -248,10 +233,10 @@ def test_sigkill_during_the_secondary_pull_then_convergence(ssh_night, tmp_path)
     earlier = set(entries(night, 'edge2'))  # the temps (a) left
     log = tmp_path / 'controller.log'
     proc = night.start(log=log)
-    reliability.wait_for(lambda: between_files(night, 'edge2', sizes, earlier), proc, log, 'a file staged on edge2 with others to come', WAIT)
+    wait_for(lambda: between_files(night, 'edge2', sizes, earlier), proc, log, 'a file staged on edge2 with others to come', WAIT)
     orphans = node_modules(night, 'edge2', 'backup_copy')
     assert orphans, 'no backup_copy process on edge2 during its pull:\n%s' % log.read_text()
-    failures._kill_tree(proc)  # pylint: disable=protected-access
+    kill_tree(proc)
     # The module on edge2 runs on a terminal (Ansible's ssh -tt): the controller's death closes the session,
     # the terminal hangs up and the kernel sends the module SIGHUP. Wait for it to be gone before looking.
     wait_gone(orphans, 'the orphaned backup_copy on edge2')
@@ -275,7 +260,7 @@ def test_sigkill_during_the_secondary_pull_then_convergence(ssh_night, tmp_path)
 
 def restart(node: str, *options) -> None:
     """tests/services/edge_nodes/restart.sh: reload (SIGHUP) or stop and start the node's listening sshd only."""
-    proc = subprocess.run([str(sftp_tests.EDGES / 'restart.sh')] + list(options) + [node], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([str(EDGES / 'restart.sh')] + list(options) + [node], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)), check=False)
     assert proc.returncode == 0, 'restart.sh %s %s failed:\n%s%s' % (' '.join(options), node, proc.stdout, proc.stderr)
 
@@ -283,14 +268,13 @@ def restart(node: str, *options) -> None:
 def assert_truthful(night, proc, log: Path, node: str, context: str) -> bool:
     """The run's outcome after a fault on node: a success only with every file on both nodes (then the night has
     converged), otherwise a failure naming node and what failed, the flag FAIL, nothing partial. True if it succeeded."""
-    rc = proc.wait(timeout=helpers.RUN_TIMEOUT)
-    output = log.read_text(errors='replace')
-    result = helpers.Result(proc.args, rc, output, helpers.parse_recap(output), 0.0)
+    rc = proc.wait(timeout=RUN_TIMEOUT)
+    result = Result.read(proc.args, rc, log, 0.0)
     if rc == 0:
         assert_converged(night, result)
         return True
     assert rc == 2, 'exit %s %s%s' % (rc, context, result)
-    error = fatal(output, node)
+    error = fatal(result, node)
     assert '%s failed; the flag says FAIL' % node in error or 'UNREACHABLE' in error, 'the failure does not name %s %s%s' % (node, context, result)
     assert night.read('edge1', night.flag) == 'FAIL\n', result
     assert_nothing_partial(night, context)
@@ -316,7 +300,7 @@ def test_sshd_restarted_mid_transfer_then_convergence(ssh_night, tmp_path):
     hups = (BASE / 'edge2' / 'sshd.log').read_text(errors='replace').count('Received SIGHUP')
     pid = listener('edge2')
     proc = night.start(log=log)
-    reliability.wait_for(lambda: temp_with_data(night, 'edge2', big), proc, log, 'a temp of a big file holding data on edge2', WAIT)
+    wait_for(lambda: temp_with_data(night, 'edge2', big), proc, log, 'a temp of a big file holding data on edge2', WAIT)
     assert node_modules(night, 'edge2', 'backup_copy'), 'no backup_copy on edge2 while its temp grows'
     restart('edge2', '--reload')
     assert listener('edge2') == pid, 'the reload replaced the listener'
@@ -331,8 +315,8 @@ def test_sshd_restarted_mid_transfer_then_convergence(ssh_night, tmp_path):
     log = tmp_path / 'restart-edge1.log'
     pid = listener('edge1')
     proc = night.start(log=log)
-    reliability.wait_for(lambda: any(n in big for n, size in staged(night, 'edge2', earlier).items() if size > 0),
-                         proc, log, 'a temp of a big file holding data on edge2', WAIT)
+    wait_for(lambda: any(n in big for n, size in staged(night, 'edge2', earlier).items() if size > 0),
+             proc, log, 'a temp of a big file holding data on edge2', WAIT)
     assert node_modules(night, 'edge2', 'backup_copy'), 'no backup_copy on edge2 while its temp grows'
     restart('edge1', '--down', '1')
     assert listener('edge1') != pid, 'edge1 has the same listener after the restart'
@@ -347,25 +331,26 @@ def test_sshd_restarted_mid_transfer_then_convergence(ssh_night, tmp_path):
     earlier = set(entries(night, 'edge2'))
     log = tmp_path / 'stop-edge1.log'
     proc = night.start(log=log)
-    reliability.wait_for(lambda: any(n in big for n, size in staged(night, 'edge2', earlier).items() if size > 0),
-                         proc, log, 'a temp of a big file holding data on edge2', WAIT)
+    wait_for(lambda: any(n in big for n, size in staged(night, 'edge2', earlier).items() if size > 0),
+             proc, log, 'a temp of a big file holding data on edge2', WAIT)
     # The pull's key is for SFTP alone (prepare_nodes.yml): its sessions are served by sshd itself ("sshd: root@internal-sftp").
     assert any(b'internal-sftp' in b' '.join(argv) for argv in node_processes('edge1').values()), 'no SFTP session on edge1 to cut'
     try:
-        subprocess.run([str(sftp_tests.EDGES / 'stop.sh'), 'edge1'], check=True, capture_output=True, timeout=120,
+        subprocess.run([str(EDGES / 'stop.sh'), 'edge1'], check=True, capture_output=True, timeout=120,
                        env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
-        rc = proc.wait(timeout=helpers.RUN_TIMEOUT)
+        rc = proc.wait(timeout=RUN_TIMEOUT)
     finally:
         night.edges.start()
-    output = log.read_text(errors='replace')
+    cut = Result.read(proc.args, rc, log, 0.0)
+    output = cut.output
     assert rc == 4, output  # a host unreachable
     source = 'sftp host root@%s:%d' % (night.edges.hosts['edge1'], night.edges.port)
-    error = fatal(output, 'edge2')
+    error = fatal(cut, 'edge2')
     # The file in flight is read again once on a new connection (F28), which edge1 refuses: every file not copied names
     # edge1 and the reconnection that failed (before that fix: "connection to ... lost while trying to read").
     assert 'edge2 failed; the flag says FAIL' in error and 'cannot connect to %s: [Errno 111] Connection refused (gave up after' % source in error, output
     assert all(name in error for name in set(big) - set(night.sha256('edge2', night.backup_dir('edge2', 'GLOBEX_FLEET')))), output
-    unreachable = fatal(output, 'edge1')
+    unreachable = fatal(cut, 'edge1')
     assert 'UNREACHABLE' in unreachable and 'port %d: Connection refused' % night.edges.port in unreachable, output
     # The flag lives on edge1, unreachable at the end of the run: it could not be written and is as it was.
     assert night.read('edge1', night.flag) == flag, output
@@ -388,10 +373,9 @@ def test_sshd_restarted_mid_transfer_then_convergence(ssh_night, tmp_path):
 
 def node_clock(night, inventory: Path) -> int:
     """The epoch the module Python on edge2 sees, through Ansible's own connection of this inventory (setup's date facts)."""
-    proc = subprocess.run([helpers.find_tool('ansible'), '-i', str(inventory), 'edge2', '-m', 'ansible.builtin.setup', '-a', 'filter=ansible_date_time'],
-                          env=night.env, cwd=night.cwd, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return int(json.loads(proc.stdout.split('=>', 1)[1])['ansible_facts']['ansible_date_time']['epoch'])
+    facts = run([find_tool('ansible'), '-i', inventory, 'edge2', '-m', 'ansible.builtin.setup', '-a', 'filter=ansible_date_time'],
+                night.env, night.cwd, expect_rc=0)
+    return int(facts.results('edge2')[0]['result']['ansible_facts']['ansible_date_time']['epoch'])
 
 
 def test_destination_clock_ahead_then_behind(ssh_night, tmp_path):
@@ -419,7 +403,7 @@ def test_destination_clock_ahead_then_behind(ssh_night, tmp_path):
             assert abs(node_clock(night, skewed) - time.time() - offset) < 600
             # Files that landed 2 hours ago: old enough for edge1 (min_age 1 hour), 7 hours old or 3 hours ahead for edge2.
             recent = {'%s_Traffic_20261126_%s%02d.csv' % (customer, tag, i): (200_000 + i, int(time.time()) - 7200 + i)
-                      for customer in night_ssh.CUSTOMERS for i in range(3)}
+                      for customer in CUSTOMERS for i in range(3)}
             night.edges.make_files('edge1', night.landing, recent)
             night.expected.update({name: name.split('_Traffic_')[0] for name in recent})
             first = night.run(inventory=skewed)
