@@ -26,10 +26,6 @@ from support import edges as edge_nodes, hadoop as hadoop_services  # noqa: E402
 from support.night import SEED, Night, load_make_landing  # noqa: E402
 from support.playbook import REPO_ROOT, callback_env, find_tool  # noqa: E402
 
-# test_sftp_location.py reads these two from this module.
-NODE_VENV_PYTHON = edge_nodes.NODE_VENV_PYTHON
-prepare_shared_nodes = edge_nodes.prepare_shared_nodes
-
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):  # pylint: disable=unused-argument
@@ -130,7 +126,7 @@ def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):  # pylint
         assert proc.returncode == 0, "start.sh failed:\n%s\n%s" % (proc.stdout, proc.stderr)
         started = True
     nodes = edge_nodes.Edges(edge_nodes.read_env(base / "env"), tmp_path_factory.mktemp("unused"))
-    prepare_shared_nodes(base, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp("prepare"))
+    edge_nodes.prepare_shared_nodes(base, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp("prepare"))
     yield nodes
     if started:
         subprocess.run([str(edge_nodes.EDGES / "stop.sh")], check=True, capture_output=True, timeout=120,

@@ -18,8 +18,6 @@ MNAAS_EDGES_STARTED=1 says so); only nodes started here are stopped here. These 
 from __future__ import annotations
 
 import os
-import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -29,19 +27,10 @@ from pathlib import Path
 
 import pytest
 
-try:  # pytest's default (prepend) import mode puts this directory on sys.path
-    import conftest as helpers
-except ImportError:  # --import-mode=importlib
-    import importlib.util
-    _SPEC = importlib.util.spec_from_file_location('mnaas_integration_conftest', Path(__file__).with_name('conftest.py'))
-    helpers = importlib.util.module_from_spec(_SPEC)
-    _SPEC.loader.exec_module(helpers)
+from support.edges import BASE, EDGES, NODE_COLLECTIONS, NODE_VENV_PYTHON, Edges, prepare_shared_nodes, read_env, running
+from support.playbook import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-EDGES = REPO_ROOT / 'tests' / 'services' / 'edge_nodes'
-BASE = Path(os.environ.get('MNAAS_EDGES_BASE', '/tmp/mnaas-edges'))
-NODE_PYTHON = helpers.NODE_VENV_PYTHON   # made by playbooks/prepare_nodes.yml
-NODE_COLLECTIONS = '/root/mnaas-test-collections'   # the collection's plugins, sent to the nodes
+NODE_PYTHON = NODE_VENV_PYTHON   # made by playbooks/prepare_nodes.yml
 TEMP_MARK = '.mnaas-tmp.'
 OLD = 1_700_000_000
 
@@ -54,101 +43,6 @@ def _collections_root(tmp: Path) -> Path:
     return root
 
 
-def _read_env(path: Path) -> dict:
-    env = {}
-    for line in path.read_text(encoding='utf-8').splitlines():
-        key, sep, value = line.partition('=')
-        if sep:
-            env[key] = value
-    return env
-
-
-def _running(node: str) -> bool:
-    pid_file = BASE / node / 'sshd.pid'
-    try:
-        pid = int(pid_file.read_text(encoding='utf-8'))
-        cmdline = Path('/proc/%d/cmdline' % pid).read_bytes().replace(b'\0', b' ')
-    except (OSError, ValueError):
-        return False
-    return ('-f %s' % (BASE / node / 'sshd_config')).encode() in cmdline
-
-
-class Edges:
-    """The two nodes: ssh commands on them, SftpLocations to them, their processes."""
-
-    def __init__(self, env: dict, collections: Path) -> None:
-        self.env = env
-        self.collections = collections
-        self.port = int(env['MNAAS_EDGES_PORT'])
-        self.key = env['MNAAS_EDGES_KEY']
-        self.known_hosts = env['MNAAS_EDGES_KNOWN_HOSTS']
-        self.hosts = {'edge1': env['MNAAS_EDGE1_HOST'], 'edge2': env['MNAAS_EDGE2_HOST']}
-
-    def ssh(self, node: str, command: str, check: bool = True, stdin: bytes | None = None) -> str:
-        args = ['ssh', '-p', str(self.port), '-i', self.key, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-                '-o', 'UserKnownHostsFile=' + self.known_hosts, '-o', 'StrictHostKeyChecking=yes', '-o', 'LogLevel=ERROR',
-                'root@' + self.hosts[node], command]
-        proc = subprocess.run(args, input=stdin, capture_output=True, timeout=300, check=False)
-        if check:
-            assert proc.returncode == 0, '%s on %s exited %d: %s' % (command[:300], node, proc.returncode, proc.stderr.decode())
-        return proc.stdout.decode('utf-8', 'replace')
-
-    def location(self, node: str, **options):
-        from ansible_collections.mnaas.backup.plugins.module_utils._locations import sftp  # pylint: disable=import-outside-toplevel
-        settings = {'user': 'root', 'private_key': self.key, 'known_hosts': self.known_hosts, 'timeout': 20.0}
-        settings.update(options)
-        return sftp.SftpLocation(self.hosts[node], self.port, **settings)
-
-    def sha256(self, node: str, directory: str) -> dict:
-        """{name: sha256} of the regular files of a directory but hidden ones (temps), by sha256sum on the node."""
-        out = self.ssh(node, 'cd %s && find . -maxdepth 1 -type f ! -name ".*" -print0 | xargs -0 -r sha256sum' % shlex.quote(directory))
-        return {line.split('  ', 1)[1][2:]: line.split('  ', 1)[0] for line in out.splitlines()}
-
-    def mtimes(self, node: str, directory: str) -> dict:
-        out = self.ssh(node, 'cd %s && find . -maxdepth 1 -type f -printf "%%T@ %%P\\n"' % shlex.quote(directory))
-        return {line.split(' ', 1)[1]: int(float(line.split(' ', 1)[0])) for line in out.splitlines()}
-
-    def make_files(self, node: str, directory: str, files: dict) -> None:
-        """Write files on the node itself: {name: (size, mtime)}; content from /dev/urandom."""
-        script = '\n'.join('head -c %d /dev/urandom > %s && touch -d @%d -- %s' % (size, shlex.quote('./' + name), mtime, shlex.quote(name))
-                           for name, (size, mtime) in files.items())
-        self.ssh(node, 'mkdir -p %s && cd %s && %s' % (shlex.quote(directory), shlex.quote(directory), script.replace('\n', ' && ')))
-
-    def host_fingerprint(self, node: str) -> str:
-        out = subprocess.run(['ssh-keygen', '-lf', str(BASE / node / 'ssh_host_ed25519_key.pub')], capture_output=True, text=True, check=True)
-        return out.stdout.split()[1]
-
-    def kill(self, node: str) -> list:
-        """SIGKILL every process of the node (its sshd and every session): the node dies mid-whatever."""
-        namespace = (BASE / node / 'mntns').read_text(encoding='utf-8').strip()
-        pids = []
-        for proc in Path('/proc').iterdir():
-            if proc.name.isdigit():
-                try:
-                    if os.readlink(str(proc / 'ns' / 'mnt')) == namespace:
-                        pids.append(int(proc.name))
-                except OSError:
-                    pass
-        assert pids, 'no process in the namespace of %s' % node
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return pids
-
-    def start(self) -> None:
-        subprocess.run([str(EDGES / 'start.sh')], check=True, capture_output=True, timeout=120,
-                       env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)))
-
-    def push_collection(self, node: str) -> None:
-        """This repository's plugins to NODE_COLLECTIONS on the node (a separate system: it sees nothing of this host)."""
-        archive = subprocess.run(['tar', '-C', str(REPO_ROOT), '-cf', '-', '--exclude=__pycache__', 'plugins'],
-                                 capture_output=True, check=True).stdout
-        target = NODE_COLLECTIONS + '/ansible_collections/mnaas/backup'
-        self.ssh(node, 'rm -rf %s && mkdir -p %s && tar -C %s -xf -' % (NODE_COLLECTIONS, target, target), stdin=archive)
-
-
 @pytest.fixture(scope='module')
 def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):
     """The two nodes, started here unless they are up, made ready by playbooks/prepare_nodes.yml; the collection
@@ -156,13 +50,13 @@ def edges(tmp_path_factory, ansible_env, ansible_workdir, wheelhouse):
     collections = _collections_root(tmp_path_factory.mktemp('sftp'))
     sys.path.insert(0, str(collections))
     started = False
-    if os.environ.get('MNAAS_EDGES_STARTED') != '1' and not (_running('edge1') and _running('edge2')):
+    if os.environ.get('MNAAS_EDGES_STARTED') != '1' and not (running('edge1') and running('edge2')):
         proc = subprocess.run([str(EDGES / 'start.sh')], capture_output=True, text=True, timeout=180,
                               env=dict(os.environ, MNAAS_EDGES_BASE=str(BASE)), check=False)
         assert proc.returncode == 0, 'start.sh failed:\n%s\n%s' % (proc.stdout, proc.stderr)
         started = True
-    nodes = Edges(_read_env(BASE / 'env'), collections)
-    helpers.prepare_shared_nodes(BASE, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp('prepare'))
+    nodes = Edges(read_env(BASE / 'env'), collections)
+    prepare_shared_nodes(BASE, nodes.port, ansible_env, ansible_workdir, wheelhouse, tmp_path_factory.mktemp('prepare'))
     for node in ('edge1', 'edge2'):
         nodes.push_collection(node)
     yield nodes
