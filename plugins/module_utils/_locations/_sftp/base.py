@@ -32,11 +32,13 @@ try:
         from paramiko.py3compat import long as int64  # type: ignore[no-redef]  # pylint: disable=unused-import
 except ImportError:
     paramiko = None
+    HAS_PARAMIKO = False
     PARAMIKO_IMPORT_ERROR = traceback.format_exc()
-    # Never used then: connecting fails first, with a message naming paramiko.
+    # Never used then: no location is made without paramiko (missing_library).
     CMD_ATTRS = CMD_CLOSE = CMD_DATA = CMD_EXTENDED = CMD_EXTENDED_REPLY = CMD_HANDLE = CMD_LSTAT = CMD_OPEN = CMD_READ = CMD_STATUS = None
     CMD_WRITE = SFTP_FLAG_CREATE = SFTP_FLAG_EXCL = SFTP_FLAG_READ = SFTP_FLAG_WRITE = int64 = None
 else:
+    HAS_PARAMIKO = True
     PARAMIKO_IMPORT_ERROR = None
 
 # SFTP v3 status codes (draft-ietf-secsh-filexfer-02).
@@ -79,7 +81,7 @@ def status(msg) -> tuple[int, str]:
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, _CONNECTION_ERRORS) or (paramiko is not None and isinstance(exc, paramiko.SSHException))
+    return isinstance(exc, _CONNECTION_ERRORS) or (HAS_PARAMIKO and isinstance(exc, paramiko.SSHException))
 
 
 def reason(exc: BaseException) -> str:

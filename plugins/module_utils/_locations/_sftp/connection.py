@@ -26,9 +26,10 @@ import typing as t
 
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import BACKOFF, backoff_delay
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp import fastpath, hostkeys
+from ansible_collections.mnaas.backup.plugins.module_utils._module import missing_library
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp.base import (
-    CMD_EXTENDED, CMD_EXTENDED_REPLY, FX_ERRNO, FX_NO_SUCH_FILE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, PARAMIKO_IMPORT_ERROR, Fatal,
-    SftpError, error, is_connection_error, paramiko, reason,
+    CMD_EXTENDED, CMD_EXTENDED_REPLY, FX_ERRNO, FX_NO_SUCH_FILE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, HAS_PARAMIKO, PARAMIKO_IMPORT_ERROR,
+    Fatal, SftpError, error, is_connection_error, paramiko, reason,
 )
 
 # Request sizes: every SFTP v3 server accepts 32 KiB; OpenSSH tells larger limits (limits@openssh.com).
@@ -84,6 +85,8 @@ class SftpConnector:
         self.host = host
         self.port = port or 22
         self.user = user or _local_user()
+        if not HAS_PARAMIKO:
+            raise missing_library('paramiko', PARAMIKO_IMPORT_ERROR, reason='for sftp locations (host %s)' % self.address)
         self.private_key = private_key
         self._passphrase = private_key_passphrase
         self._password = password
@@ -219,9 +222,6 @@ class SftpConnector:
 
     def _open_transport(self):
         """Connect, verify the host key, log in; an error names the host (and the key file)."""
-        if paramiko is None:
-            raise Fatal('the Python library paramiko is needed for sftp locations (host %s) and cannot be imported: %s'
-                        % (self.address, (PARAMIKO_IMPORT_ERROR or '').strip().splitlines()[-1]))
         self._check_fast_path()
         pkey = self._load_key() if self.private_key else None
         known = hostkeys.known_keys(self.known_hosts, self.host, self.port, self.host_key_policy, self.address)

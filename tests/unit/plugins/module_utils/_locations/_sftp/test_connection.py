@@ -15,6 +15,7 @@ import pytest
 paramiko = pytest.importorskip('paramiko')
 
 # pylint: disable=wrong-import-position,protected-access
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError  # noqa: E402
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import sftp  # noqa: E402
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp import connection  # noqa: E402
 from ansible_collections.mnaas.backup.tests.unit.plugins.module_utils._locations.sftp_fake import HOST, PORT, Transport  # noqa: E402
@@ -112,10 +113,12 @@ def test_unreachable_host_backs_off_then_fails_fast(make, server):
 
 
 def test_missing_paramiko(make, monkeypatch):
-    monkeypatch.setattr(connection, 'paramiko', None)
+    """ansible-core's missing_required_lib message naming paramiko and the host; the import's traceback as `exception`."""
+    monkeypatch.setattr(connection, 'HAS_PARAMIKO', False)
     monkeypatch.setattr(connection, 'PARAMIKO_IMPORT_ERROR', 'Traceback...\nModuleNotFoundError: No module named paramiko\n')
-    with pytest.raises(sftp.SftpError, match='paramiko is needed .*%s.*No module named paramiko' % HOST):
-        make().stat('/')
+    with pytest.raises(BackupError, match=r'required Python library \(paramiko\).*for sftp locations \(host backup@%s' % HOST) as caught:
+        make()
+    assert 'No module named paramiko' in caught.value.details['exception']
 
 
 def test_dropped_connection_is_retried_for_metadata(make, server):
