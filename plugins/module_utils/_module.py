@@ -4,15 +4,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Private to mnaas.backup: not a public API, may change without notice.
 
-The glue every module shares: run the logic, turn library errors into ``fail_json``; the error for a
-library that cannot be imported.
+The glue every module shares: run the logic, turn library errors into ``fail_json``.
 """
 
 from __future__ import annotations
 
 import typing as t
-
-from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
 
@@ -48,14 +45,3 @@ def run_module(module, logic: t.Callable[[t.Any], dict]) -> None:
         module.fail_json(msg=failure.msg, **details)
     result.setdefault('invocation', invocation)
     module.exit_json(**result)
-
-
-def missing_library(library: str, import_error: str | None, reason: str | None = None, url: str | None = None) -> BackupError:
-    """The error for a library that could not be imported, raised where it is needed.
-
-    The pattern, as community.hashi_vault and community.crypto have it: the import at the top of the file
-    in ``try``, ``HAS_X`` and ``X_IMPORT_ERROR = traceback.format_exc()``; where the library is needed,
-    ``if not HAS_X: raise missing_library('x', X_IMPORT_ERROR)``. The message is ansible-core's
-    ``missing_required_lib`` (the library, this host's Python); the traceback goes to the result as ``exception``.
-    """
-    return BackupError(missing_required_lib(library, reason=reason, url=url), exception=import_error)

@@ -44,12 +44,11 @@ import traceback
 import typing as t
 from urllib.parse import quote, urlsplit
 
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import ConfigError, missing_library
 from ansible_collections.mnaas.backup.plugins.module_utils._hdfs_checksum import HdfsChecksum, parse_webhdfs
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import (
     BACKOFF, Entry, Location, LocationError, LocationExistsError, LocationNotFoundError, LocationPermissionError, backoff_delay,
 )
-from ansible_collections.mnaas.backup.plugins.module_utils._module import missing_library
 
 try:
     import requests

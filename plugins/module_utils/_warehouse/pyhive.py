@@ -26,9 +26,8 @@ import ssl
 import traceback
 import typing as t
 
-from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import BackupError, missing_library
 from ansible_collections.mnaas.backup.plugins.module_utils._manifest import COLUMNS
-from ansible_collections.mnaas.backup.plugins.module_utils._module import missing_library
 from ansible_collections.mnaas.backup.plugins.module_utils._warehouse import BATCH, Dialect, Engine, Statement, render_template
 
 try:

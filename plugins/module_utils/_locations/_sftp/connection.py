@@ -26,7 +26,7 @@ import typing as t
 
 from ansible_collections.mnaas.backup.plugins.module_utils._locations import BACKOFF, backoff_delay
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp import fastpath, hostkeys
-from ansible_collections.mnaas.backup.plugins.module_utils._module import missing_library
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import missing_library
 from ansible_collections.mnaas.backup.plugins.module_utils._locations._sftp.base import (
     CMD_EXTENDED, CMD_EXTENDED_REPLY, FX_ERRNO, FX_NO_SUCH_FILE, FX_OP_UNSUPPORTED, FX_PERMISSION_DENIED, HAS_PARAMIKO, PARAMIKO_IMPORT_ERROR,
     Fatal, SftpError, error, is_connection_error, paramiko, reason,

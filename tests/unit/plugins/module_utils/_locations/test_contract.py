@@ -10,6 +10,8 @@ import errno
 import os
 import socket
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -97,3 +99,28 @@ def test_kind_of_a_file_mode(tmp_path):
 def test_sftp_errors_are_location_errors_of_their_kind(sftp, kind):
     error = sftp('sftp host x: boom')
     assert isinstance(error, kind) and isinstance(error, LocationError) and not error.retryable
+
+
+_WITHOUT_ANSIBLE = '''
+import sys
+
+class NoAnsible:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'ansible' or name.startswith('ansible.'):
+            raise ImportError('no ansible here: ' + name)
+
+sys.meta_path.insert(0, NoAnsible())
+from ansible_collections.mnaas.backup.plugins.module_utils import _copy
+from ansible_collections.mnaas.backup.plugins.module_utils._errors import missing_library
+from ansible_collections.mnaas.backup.plugins.module_utils._locations import local, sftp, webhdfs
+print(missing_library('paramiko', 'Traceback', reason='for sftp locations (host h)').msg)
+'''
+
+
+def test_the_locations_and_the_copy_engine_are_plain_python():
+    """They run without ansible-core (on a node, by the system tests and the benchmarks): nothing they import needs it,
+    and a missing library is still named."""
+    proc = subprocess.run([sys.executable, '-c', _WITHOUT_ANSIBLE], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'Failed to import the required Python library (paramiko); it is required for sftp locations (host h)'
